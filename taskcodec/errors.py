@@ -1,0 +1,37 @@
+"""Errors that carry a message fit to show a user (no traceback needed)."""
+
+from __future__ import annotations
+
+
+class TaskcodecError(Exception):
+    """Base class: ``str(err)`` is a complete, user-facing sentence."""
+
+
+class ImageInputError(TaskcodecError):
+    """An input file is not a usable image (missing, empty, not an image, too large)."""
+
+    def __init__(self, path: object, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class BitstreamError(TaskcodecError):
+    """A .tcb file is corrupt, truncated, forged or of an unknown version."""
+
+    def __init__(self, reason: str, path: object | None = None):
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class PlanningError(TaskcodecError):
+    """The task text cannot be turned into a policy (empty, nothing recognised)."""
+
+
+class GroundingSpecError(TaskcodecError):
+    """A grounding backend spec string is malformed or names a missing backend."""
+
+
+class BudgetError(TaskcodecError):
+    """A byte budget is too small even for the mandatory part of a bitstream."""

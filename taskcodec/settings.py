@@ -1,0 +1,91 @@
+"""One settings object, read from the environment and an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments, ``TASKCODEC_*``
+environment variables, the TOML file named by ``TASKCODEC_CONFIG`` (or
+``./taskcodec.toml`` when present), then the defaults below.
+
+The TOML file uses the field names without prefix, e.g.::
+
+    home = "/srv/taskcodec"
+    database_url = "postgresql+psycopg://user:pw@db/taskcodec"
+    grounding = "opencv"
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("TASKCODEC_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    local = Path("taskcodec.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TASKCODEC_", extra="ignore")
+
+    home: Path = Field(default=Path("~/.taskcodec"), description="Data dir: DB, Prefect home, caches.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under home.")
+    shared_dir: Path = Field(default=Path("../shared"), description="Read-only data and reference models.")
+    grounding: str = Field(default="opencv", description="Grounding backend spec (see `taskcodec ground`).")
+    max_image_pixels: int = Field(default=100_000_000, description="Larger images are refused (decompression bombs).")
+
+    # LLM agent (used by the task agent; empty means the offline planner).
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("TASKCODEC_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_timeout_s: float = 30.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home_dir / 'taskcodec.db'}"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home_dir / "prefect"
+
+    @property
+    def shared_path(self) -> Path:
+        return self.shared_dir.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()

@@ -1,0 +1,35 @@
+from pathlib import Path
+
+from taskcodec.settings import Settings
+
+
+def test_defaults_put_everything_under_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("TASKCODEC_HOME", str(tmp_path / "h"))
+    s = Settings()
+    assert s.home_dir == (tmp_path / "h").resolve()
+    assert s.db_url == f"sqlite:///{(tmp_path / 'h').resolve() / 'taskcodec.db'}"
+    assert s.prefect_home == (tmp_path / "h").resolve() / "prefect"
+    assert s.grounding == "opencv"
+
+
+def test_toml_file_is_read_and_env_wins(monkeypatch, tmp_path):
+    cfg = tmp_path / "taskcodec.toml"
+    cfg.write_text('grounding = "opencv"\ndatabase_url = "sqlite:////tmp/x.db"\nmax_image_pixels = 1234\n')
+    monkeypatch.setenv("TASKCODEC_CONFIG", str(cfg))
+    monkeypatch.delenv("TASKCODEC_DATABASE_URL", raising=False)
+    s = Settings()
+    assert s.db_url == "sqlite:////tmp/x.db"
+    assert s.max_image_pixels == 1234
+    monkeypatch.setenv("TASKCODEC_MAX_IMAGE_PIXELS", "99")
+    assert Settings().max_image_pixels == 99
+
+
+def test_openai_api_key_is_accepted(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("TASKCODEC_LLM_API_KEY", raising=False)
+    assert Settings().llm_api_key == "sk-test"
+
+
+def test_shared_dir_default_is_beside_the_checkout(monkeypatch):
+    monkeypatch.delenv("TASKCODEC_SHARED_DIR", raising=False)
+    assert Settings().shared_dir == Path("../shared")
