@@ -1,0 +1,1 @@
+"""Tools: grounding backends (what is where), later machine-task tools and reconstruction."""

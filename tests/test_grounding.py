@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from taskcodec.agents import plan_offline, policy_from_labels
+from taskcodec.errors import GroundingSpecError
+from taskcodec.tools.grounding import get_backend, ground
+from taskcodec.tools.grounding.base import iou
+
+ASTRONAUT_FACE = (177, 66, 272, 161)  # measured once by eye on the 512x512 sample
+
+
+def test_opencv_finds_the_astronauts_face(astronaut_pixels):
+    g = ground(astronaut_pixels, plan_offline("keep faces"), get_backend("opencv"))
+    faces = [d for d in g.detections if d.label == "face"]
+    assert faces and iou(faces[0].box, ASTRONAUT_FACE) > 0.6
+    assert faces[0].score > 0.75 and faces[0].backend == "opencv"
+
+
+def test_large_photo_boxes_come_back_in_original_pixels(astronaut_pixels):
+    import cv2
+
+    big = cv2.resize(astronaut_pixels, (4096, 4096), interpolation=cv2.INTER_CUBIC)
+    g = ground(big, plan_offline("keep faces"), get_backend("opencv"))
+    faces = [d for d in g.detections if d.label == "face"]
+    scaled = tuple(v * 8 for v in ASTRONAUT_FACE)
+    assert faces and iou(faces[0].box, scaled) > 0.5
+    assert max(d.box[2] for d in g.detections) <= 4096
+
+
+def test_classes_outside_the_policy_are_reported_unmapped(sample_dir):
+    from taskcodec.imageio import load_image
+
+    cat = load_image(sample_dir / "chelsea.png").pixels
+    g = ground(cat, plan_offline("keep faces"), get_backend("opencv"))
+    assert any(d.class_name == "cat face" and d.label is None for d in g.detections)
+
+
+def test_ungroundable_policy_labels_are_listed(astronaut_pixels):
+    g = ground(astronaut_pixels, policy_from_labels(["face", "giraffe", "pedestrian"]), get_backend("opencv"))
+    assert g.ungroundable == ("giraffe",)
+
+
+def test_blank_image_finds_nothing():
+    g = ground(np.full((300, 400, 3), 127, np.uint8), plan_offline("people"), get_backend("opencv"))
+    assert g.detections == ()
+
+
+@pytest.mark.parametrize("spec,msg", [("", "empty"), ("yolo", "unknown grounding backend 'yolo'"),
+                                      ("opencv:x", "takes no argument")])
+def test_bad_specs_are_clear_errors(spec, msg):
+    with pytest.raises(GroundingSpecError, match=msg):
+        get_backend(spec)
