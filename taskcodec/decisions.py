@@ -1,0 +1,189 @@
+"""The policy step: which grounded objects are transmitted, and why.
+
+``decide`` makes the provisional decision for every candidate (every detection,
+every policy label the backend cannot ground or did not find, and the
+background). The encoder then settles what needs byte counts (budget,
+overlap) and ``settle`` folds its outcomes in, so each final decision carries
+its action, a reason code, the numbers behind it and one plain sentence.
+
+Reason codes
+    in_policy          transmit: label in policy, score >= threshold
+    budget_downgrade   downgrade: sent at lower quality to fit --budget-bytes
+    budget_exhausted   drop: did not fit the byte budget even downgraded
+    covered            drop: every pixel already sent by a more important layer
+    not_in_policy      drop: the detector's class maps to no policy label
+    below_threshold    drop: score under the threshold
+    max_objects        drop: over the policy's maximum object count
+    ungroundable       drop: the backend has no class for this policy label
+    not_detected       drop: a groundable policy label with no detection here
+    background_coarse  transmit: coarse base layer of the whole image
+    background_none    drop: the policy asks for no background
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from taskcodec.agents.policy import Rules, TaskPolicy
+from taskcodec.tools.grounding.base import Box, GroundingResult
+
+Action = Literal["transmit", "drop", "downgrade"]
+
+
+class Decision(BaseModel):
+    object_index: int | None = None  # index into the grounding detections; None for label-level rows
+    label: str | None = None
+    class_name: str | None = None
+    box: Box | None = None
+    action: Action
+    reason: str
+    sentence: str = ""
+    score: float | None = None
+    threshold: float | None = None
+    rank: int | None = None
+    importance: float | None = None
+    budget: int | None = None
+    layer_index: int | None = None
+    quality: int | None = None
+    bytes: int | None = None
+    backend: str | None = None
+    numbers: dict[str, Any] = Field(default_factory=dict)  # anything else behind the decision
+
+
+class ObjectRequest(BaseModel):
+    """A provisionally transmitted object, handed to the encoder in importance order."""
+
+    object_index: int
+    label: str
+    box: Box
+    importance: float
+    tier: str
+
+
+class ObjectOutcome(BaseModel):
+    """What the encoder did with an ``ObjectRequest``."""
+
+    object_index: int
+    action: Action
+    reason: str
+    layer_index: int | None = None
+    quality: int | None = None
+    bytes: int | None = None
+    numbers: dict[str, Any] = Field(default_factory=dict)
+
+
+def decide(grounding: GroundingResult, policy: TaskPolicy, threshold: float | None = None) -> list[Decision]:
+    thr = policy.rules.min_score if threshold is None else threshold
+    out: list[Decision] = []
+    candidates: list[Decision] = []
+    for i, d in enumerate(grounding.detections):
+        spec = policy.label(d.label) if d.label else None
+        common = dict(
+            object_index=i, label=d.label, class_name=d.class_name, box=d.box, score=d.score,
+            threshold=thr, backend=d.backend, numbers={"raw_score": d.raw_score},
+        )
+        if spec is None:
+            out.append(Decision(action="drop", reason="not_in_policy", **common))
+        elif d.score < thr:
+            out.append(Decision(action="drop", reason="below_threshold", rank=spec.rank, importance=spec.importance, **common))
+        else:
+            candidates.append(Decision(action="transmit", reason="in_policy", rank=spec.rank, importance=spec.importance, **common))
+    candidates.sort(key=lambda c: (c.rank, -(c.score or 0.0), c.object_index))
+    limit = policy.rules.max_objects
+    for n, c in enumerate(candidates):
+        if n >= limit:
+            c = c.model_copy(update={"action": "drop", "reason": "max_objects", "numbers": {**c.numbers, "position": n + 1, "max_objects": limit}})
+        out.append(c)
+    seen = {d.label for d in grounding.detections if d.label}
+    for spec in policy.labels:
+        if spec.name in grounding.ungroundable:
+            reason = "ungroundable"
+        elif spec.name not in seen:
+            reason = "not_detected"
+        else:
+            continue
+        out.append(Decision(label=spec.name, action="drop", reason=reason, rank=spec.rank,
+                            importance=spec.importance, threshold=thr, backend=grounding.backend))
+    background = policy.rules.background
+    out.insert(0, Decision(action="transmit" if background == "coarse" else "drop",
+                           reason=f"background_{background}", label="background"))
+    return out
+
+
+def requests_for(decisions: list[Decision], rules: Rules) -> list[ObjectRequest]:
+    """The provisionally transmitted objects, most important first."""
+    return [
+        ObjectRequest(object_index=d.object_index, label=d.label, box=d.box, importance=d.importance or 0.0,
+                      tier=rules.tier(d.importance or 0.0))
+        for d in decisions
+        if d.action == "transmit" and d.object_index is not None
+    ]
+
+
+def settle(
+    decisions: list[Decision], outcomes: list[ObjectOutcome], base: dict[str, Any] | None, budget: int | None
+) -> list[Decision]:
+    """Fold the encoder's outcomes into the decisions and write every sentence."""
+    by_index = {o.object_index: o for o in outcomes}
+    final = []
+    for d in decisions:
+        upd: dict[str, Any] = {"budget": budget}
+        o = by_index.get(d.object_index) if d.object_index is not None else None
+        if o is not None:
+            upd.update(action=o.action, reason=o.reason, layer_index=o.layer_index, quality=o.quality,
+                       bytes=o.bytes, numbers={**d.numbers, **o.numbers})
+        elif d.reason == "background_coarse" and base is not None:
+            upd.update(layer_index=0, quality=base["quality"], bytes=base["bytes"], numbers={"scale": base["scale"]})
+        d = d.model_copy(update=upd)
+        final.append(d.model_copy(update={"sentence": explain(d)}))
+    return final
+
+
+def _obj(d: Decision) -> str:
+    name = d.label or d.class_name or "object"
+    if d.class_name and d.label and d.class_name != d.label:
+        name += f" (detected as '{d.class_name}')"
+    return name
+
+
+def explain(d: Decision) -> str:
+    """One plain sentence from the numbers of a decision."""
+    n = d.numbers
+    found = f"{_obj(d)} scored {d.score:.2f}" if d.score is not None else _obj(d)
+    rank = f"policy rank {d.rank}, importance {d.importance:.2f}" if d.rank is not None else ""
+    r = d.reason
+    if r == "in_policy":
+        return (f"{found} >= threshold {d.threshold:.2f} ({rank}): sent as layer {d.layer_index} "
+                f"at quality {d.quality}, {d.bytes:,} bytes.")
+    if r == "budget_downgrade":
+        return (f"{found} >= threshold {d.threshold:.2f} ({rank}), but at quality {n.get('wanted_quality')} it needed "
+                f"{n.get('needed', 0):,} bytes with {n.get('left', 0):,} left of the {d.budget:,}-byte budget: "
+                f"sent downgraded as layer {d.layer_index} at quality {d.quality}, {d.bytes:,} bytes.")
+    if r == "budget_exhausted":
+        return (f"{found} >= threshold {d.threshold:.2f} ({rank}), but even downgraded it needed {n.get('needed', 0):,} "
+                f"bytes with {n.get('left', 0):,} left of the {d.budget:,}-byte budget: not sent.")
+    if r == "covered":
+        return (f"{found} ({rank}) lies entirely inside layer {n.get('covered_by')} "
+                f"('{n.get('covered_by_label')}'), which already sent its pixels: no layer of its own.")
+    if r == "not_in_policy":
+        return f"{_obj(d)} was found with score {d.score:.2f}, but the task policy has no label for it: not sent."
+    if r == "below_threshold":
+        return f"{found} < threshold {d.threshold:.2f} ({rank}): not sent."
+    if r == "max_objects":
+        return (f"{found} ({rank}) is candidate {n.get('position')} but the policy allows at most "
+                f"{n.get('max_objects')} objects: not sent.")
+    if r == "ungroundable":
+        return (f"policy label '{d.label}' ({rank}) has no class in grounding backend '{d.backend}', "
+                "so it can never be found there: nothing sent for it.")
+    if r == "not_detected":
+        return f"policy label '{d.label}' ({rank}) was not found in this image by '{d.backend}': nothing sent for it."
+    if r == "background_coarse":
+        if d.bytes is None:
+            return "background: a coarse base layer was planned but not written."
+        return (f"background sent as a coarse base layer at 1/{n.get('scale')} scale, quality {d.quality}, "
+                f"{d.bytes:,} bytes, so consumers keep the context around the objects.")
+    if r == "background_none":
+        return "the policy asks for no background: no base layer, untransmitted pixels decode as grey."
+    return f"{_obj(d)}: {d.action} ({r})."
