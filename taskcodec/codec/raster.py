@@ -1,0 +1,66 @@
+"""Encode/decode one raster (a layer's pixels) with Pillow's AVIF, WebP or JPEG."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from taskcodec.errors import BitstreamError
+
+FORMATS = {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG"}
+AUTO_WEBP_BELOW = 96 * 96  # AVIF's container costs ~330 bytes, WebP's ~30: small rasters go WebP
+
+
+def choose_format(fmt: str, width: int, height: int) -> str:
+    if fmt != "auto":
+        return fmt
+    return "webp" if width * height < AUTO_WEBP_BELOW else "avif"
+
+
+def encode_raster(pixels: np.ndarray, fmt: str, quality: int) -> bytes:
+    buf = io.BytesIO()
+    img = Image.fromarray(np.ascontiguousarray(pixels))
+    q = int(min(100, max(1, quality)))
+    if fmt == "avif":
+        img.save(buf, "AVIF", quality=q, speed=6)
+    elif fmt == "webp":
+        img.save(buf, "WEBP", quality=q, method=4)
+    elif fmt == "jpeg":
+        img.save(buf, "JPEG", quality=q, optimize=True)
+    else:
+        raise ValueError(f"unknown raster format {fmt!r}")
+    return buf.getvalue()
+
+
+def decode_raster(data: bytes, fmt: str, size: tuple[int, int], what: str) -> np.ndarray:
+    """Decode a layer raster, refusing anything but the declared format and size (checked before decoding)."""
+    if fmt not in FORMATS:
+        raise BitstreamError(f"{what}: unknown raster format {fmt!r}")
+    w, h = size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=[FORMATS[fmt]])
+            if img.size != (w, h):
+                raise BitstreamError(f"{what}: payload is {img.size[0]}x{img.size[1]}, the layer table says {w}x{h}")
+            img.load()
+    except BitstreamError:
+        raise
+    except UnidentifiedImageError:
+        raise BitstreamError(f"{what}: payload is not a {FORMATS[fmt]} image, as the layer table says") from None
+    except Exception as exc:  # Pillow raises many types on damaged data
+        raise BitstreamError(f"{what}: payload does not decode ({exc})") from None
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area filter to shrink, bicubic to enlarge; identity when the size already matches."""
+    h, w = pixels.shape[:2]
+    if (w, h) == (width, height):
+        return pixels
+    interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_CUBIC
+    return cv2.resize(pixels, (width, height), interpolation=interp)
