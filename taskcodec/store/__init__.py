@@ -1,0 +1,1 @@
+from taskcodec.store.db import get_engine, session  # noqa: F401

@@ -1,0 +1,100 @@
+"""Engine and sessions: SQLite under the data dir by default (WAL, busy timeout),
+any SQLAlchemy URL otherwise; Alembic migrations run automatically, once per
+process and URL, under a lock so concurrent CLI runs do not race."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import threading
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from taskcodec.settings import Settings, get_settings
+
+_MIGRATE_LOCK = threading.Lock()
+PG_ADVISORY_KEY = 7_357_001
+
+
+def _sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        return Path(u.database)
+    return None
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> Engine:
+    path = _sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    migrate(engine, url)
+    return engine
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    s = settings or get_settings()
+    return _engine_for(s.db_url)
+
+
+def session(settings: Settings | None = None) -> Session:
+    return Session(get_engine(settings), expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, url: str):
+    path = _sqlite_path(url)
+    with _MIGRATE_LOCK:
+        if path is not None:
+            with open(str(path) + ".migrate.lock", "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield None
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        elif engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_ADVISORY_KEY})
+                try:
+                    yield None
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_ADVISORY_KEY})
+                    conn.commit()
+        else:
+            yield None
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("taskcodec.store").joinpath("migrations")))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(engine: Engine, url: str) -> None:
+    """Bring the schema to the newest revision (no-op when it already is)."""
+    from alembic import command
+
+    cfg = alembic_config(url)
+    with _migration_lock(engine, url):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")

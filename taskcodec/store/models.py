@@ -1,0 +1,117 @@
+"""The audit store's tables. Rows are appended, never rewritten: a policy is a new
+version, an encoding is a new row, and every decision the pipeline takes is a row."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True, description="normalised task text")
+    text: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Policy(SQLModel, table=True):
+    __tablename__ = "policies"
+    __table_args__ = (UniqueConstraint("task_id", "source", "model", "prompt_version", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    version: int
+    source: str
+    model: str
+    prompt_version: str
+    content_hash: str = Field(index=True)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Image(SQLModel, table=True):
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("sha256", "path"),)
+    id: int | None = Field(default=None, primary_key=True)
+    path: str
+    sha256: str = Field(index=True)
+    size_bytes: int
+    width: int
+    height: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    id: int | None = Field(default=None, primary_key=True)
+    flow_name: str
+    flow_run_id: str | None = Field(default=None, index=True)
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = "running"
+    n_ok: int = 0
+    n_failed: int = 0
+    errors: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class Encoding(SQLModel, table=True):
+    __tablename__ = "encodings"
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(index=True, unique=True, description="also written into the bitstream header")
+    image_id: int = Field(foreign_key="images.id", index=True)
+    policy_id: int | None = Field(default=None, foreign_key="policies.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="runs.id", index=True)
+    codec: str
+    codec_version: str
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    grounding: str | None = None
+    bitstream_path: str
+    bitstream_sha256: str = Field(index=True)
+    bytes: int
+    bpp: float
+    timings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Layer(SQLModel, table=True):
+    __tablename__ = "layers"
+    id: int | None = Field(default=None, primary_key=True)
+    encoding_id: int = Field(foreign_key="encodings.id", index=True)
+    index: int
+    kind: str
+    label: str | None = None
+    box: list[float] | None = Field(default=None, sa_column=Column(JSON))
+    importance: float | None = None
+    quality: int | None = None
+    bytes: int
+
+
+class Decision(SQLModel, table=True):
+    __tablename__ = "decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    encoding_id: int = Field(foreign_key="encodings.id", index=True)
+    object_index: int | None = None
+    label: str | None = None
+    class_name: str | None = None
+    box: list[float] | None = Field(default=None, sa_column=Column(JSON))
+    action: str
+    reason: str = Field(index=True)
+    sentence: str
+    score: float | None = None
+    threshold: float | None = None
+    rank: int | None = None
+    importance: float | None = None
+    budget: int | None = None
+    layer_index: int | None = None
+    quality: int | None = None
+    bytes: int | None = None
+    backend: str | None = None
+    numbers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

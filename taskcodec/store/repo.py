@@ -1,0 +1,132 @@
+"""Reads and writes of the audit store, one function per question or fact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from taskcodec.agents.policy import TaskPolicy
+from taskcodec.store import models as m
+from taskcodec.store.models import utcnow
+
+
+def latest_policy(s: Session, key: str, source: str, model: str, prompt_version: str) -> TaskPolicy | None:
+    row = s.exec(
+        select(m.Policy)
+        .join(m.Task, m.Task.id == m.Policy.task_id)
+        .where(m.Task.key == key, m.Policy.source == source, m.Policy.model == model,
+               m.Policy.prompt_version == prompt_version)
+        .order_by(m.Policy.version.desc())
+    ).first()
+    return None if row is None else _policy(row)
+
+
+def _policy(row: m.Policy) -> TaskPolicy:
+    return TaskPolicy.model_validate({**row.body, "policy_id": row.id, "version": row.version})
+
+
+def get_policy(s: Session, policy_id: int) -> TaskPolicy | None:
+    row = s.get(m.Policy, policy_id)
+    return None if row is None else _policy(row)
+
+
+def save_policy(s: Session, policy: TaskPolicy) -> TaskPolicy:
+    """Store ``policy`` as the next version for its task; never overwrites an earlier version."""
+    for _attempt in range(5):
+        try:
+            task = s.exec(select(m.Task).where(m.Task.key == policy.key)).first()
+            if task is None:
+                task = m.Task(key=policy.key, text=policy.task)
+                s.add(task)
+                s.flush()
+            prov = policy.provenance
+            version = 1 + (s.exec(
+                select(func.max(m.Policy.version)).where(
+                    m.Policy.task_id == task.id, m.Policy.source == prov.source, m.Policy.model == prov.model,
+                    m.Policy.prompt_version == prov.prompt_version)
+            ).one() or 0)
+            row = m.Policy(task_id=task.id, version=version, source=prov.source, model=prov.model,
+                           prompt_version=prov.prompt_version, content_hash=policy.content_hash(),
+                           body=policy.model_dump(mode="json", exclude={"policy_id", "version"}))
+            s.add(row)
+            s.commit()
+            return _policy(row)
+        except IntegrityError:  # a concurrent writer took this version number: try the next
+            s.rollback()
+    raise RuntimeError(f"could not store a new policy version for task {policy.key!r}")
+
+
+def record_image(s: Session, path: str, sha256: str, size_bytes: int, width: int, height: int) -> int:
+    for _attempt in range(3):
+        row = s.exec(select(m.Image).where(m.Image.sha256 == sha256, m.Image.path == path)).first()
+        if row is not None:
+            return row.id
+        try:
+            row = m.Image(path=path, sha256=sha256, size_bytes=size_bytes, width=width, height=height)
+            s.add(row)
+            s.commit()
+            return row.id
+        except IntegrityError:
+            s.rollback()
+    raise RuntimeError(f"could not record image {path}")
+
+
+def start_run(s: Session, flow_name: str, flow_run_id: str | None, parameters: dict) -> int:
+    row = m.Run(flow_name=flow_name, flow_run_id=flow_run_id, parameters=parameters)
+    s.add(row)
+    s.commit()
+    return row.id
+
+
+def finish_run(s: Session, run_id: int, n_ok: int, errors: list[dict]) -> None:
+    row = s.get(m.Run, run_id)
+    row.n_ok, row.n_failed, row.errors = n_ok, len(errors), list(errors)
+    row.status = "completed" if not errors else ("failed" if n_ok == 0 else "partial")
+    row.finished_at = utcnow()
+    s.add(row)
+    s.commit()
+
+
+def record_encoding(s: Session, encoding: m.Encoding, layers: list[m.Layer], decisions: list[m.Decision]) -> int:
+    """One transaction: the encoding, its layers and every decision, or nothing."""
+    try:
+        s.add(encoding)
+        s.flush()
+        for row in (*layers, *decisions):
+            row.encoding_id = encoding.id
+            s.add(row)
+        s.commit()
+    except Exception:
+        s.rollback()
+        raise
+    return encoding.id
+
+
+@dataclass
+class EncodingAudit:
+    encoding: m.Encoding
+    image: m.Image
+    policy: TaskPolicy | None
+    layers: list[m.Layer]
+    decisions: list[m.Decision]
+
+
+def audit(s: Session, enc: m.Encoding) -> EncodingAudit:
+    layers = list(s.exec(select(m.Layer).where(m.Layer.encoding_id == enc.id).order_by(m.Layer.index)))
+    decisions = list(s.exec(select(m.Decision).where(m.Decision.encoding_id == enc.id).order_by(m.Decision.id)))
+    policy = get_policy(s, enc.policy_id) if enc.policy_id else None
+    return EncodingAudit(enc, s.get(m.Image, enc.image_id), policy, layers, decisions)
+
+
+def encoding_by_uid(s: Session, uid: str) -> m.Encoding | None:
+    return s.exec(select(m.Encoding).where(m.Encoding.uid == uid)).first()
+
+
+def encodings_of_image(s: Session, sha256: str) -> list[m.Encoding]:
+    return list(s.exec(
+        select(m.Encoding).join(m.Image, m.Image.id == m.Encoding.image_id)
+        .where(m.Image.sha256 == sha256).order_by(m.Encoding.id)
+    ))
