@@ -1,0 +1,127 @@
+"""``compress`` and ``decode`` flows: one Prefect task per stage per image.
+
+A failing image fails only itself: its error is reported and recorded on the
+run, and the batch goes on. Transient errors (I/O, a locked database) are
+retried; bad input (``TaskcodecError``) is not, since it would fail again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+
+from taskcodec import pipeline
+from taskcodec.errors import TaskcodecError
+from taskcodec.flows.progress import item_done
+from taskcodec.store import repo
+from taskcodec.store.db import session
+
+
+def _transient(_task, _task_run, state) -> bool:
+    try:
+        state.result()
+    except TaskcodecError:
+        return False
+    except (OSError, OperationalError, TimeoutError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+_stage = dict(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient)
+
+plan_t = task(pipeline.plan_task, name="plan", **_stage)
+load_t = task(pipeline.load, name="load", **_stage)
+ground_t = task(pipeline.ground_image, name="ground", **_stage)
+decide_t = task(pipeline.decide_objects, name="decide", cache_policy=NO_CACHE)
+encode_t = task(pipeline.encode_image, name="encode", **_stage)
+persist_t = task(pipeline.persist, name="persist", **_stage)
+
+
+class ImageReport(BaseModel):
+    path: str
+    ok: bool
+    error: str | None = None
+    bitstream: str | None = None
+    encoding_id: int | None = None
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    bpp: float | None = None
+    layers: int | None = None
+    transmitted: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+
+
+def _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id) -> ImageReport:
+    t0 = time.perf_counter()
+    try:
+        image = load_t(path)
+        g = ground_t(image, policy, grounding)
+        decisions = decide_t(g, policy, threshold)
+        t1 = time.perf_counter()
+        encoded = encode_t(image, decisions, policy, codec, quality, budget_bytes)
+        timings = {"ground_s": g.seconds, "encode_s": encoded.seconds, "total_s": round(time.perf_counter() - t0, 4),
+                   "decide_s": round(t1 - t0 - g.seconds, 4)}
+        enc_id = persist_t(image, policy, encoded, out_path, g.backend, run_id, timings)
+    except Exception as exc:  # one bad image fails only itself
+        msg = str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"
+        return ImageReport(path=str(path), ok=False, error=msg, seconds=round(time.perf_counter() - t0, 3))
+    objs = [d for d in encoded.decisions if d.object_index is not None]
+    return ImageReport(
+        path=str(path), ok=True, bitstream=str(out_path), encoding_id=enc_id, width=image.width, height=image.height,
+        bytes=len(encoded.data), bpp=round(8 * len(encoded.data) / (image.width * image.height), 4),
+        layers=len(encoded.header.layers), transmitted=sum(d.action != "drop" for d in objs),
+        dropped=sum(d.action == "drop" for d in objs), seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+@flow(name="compress")
+def compress_flow(
+    task_text: str, images: list[str], out_dir: str, codec: str = "classical", quality: int = 60,
+    budget_bytes: int | None = None, grounding: str | None = None, threshold: float | None = None,
+) -> list[ImageReport]:
+    """Plan the task once, then load, ground, decide, encode and persist every image."""
+    policy = plan_t(task_text)
+    params = dict(task=task_text, images=len(images), out_dir=out_dir, codec=codec, quality=quality,
+                  budget_bytes=budget_bytes, grounding=grounding, threshold=threshold, policy_id=policy.policy_id)
+    with session() as s:
+        run_id = repo.start_run(s, "compress", str(flow_run.id) if flow_run.id else None, params)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    reports = []
+    for path, out_path in zip(images, pipeline.output_names(images, out_dir)):
+        r = _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id)
+        reports.append(r)
+        item_done(r.path, r.ok)
+    with session() as s:
+        repo.finish_run(s, run_id, sum(r.ok for r in reports),
+                        [{"path": r.path, "error": r.error} for r in reports if not r.ok])
+    return reports
+
+
+read_t = task(pipeline.read_bitstream, name="read", **_stage)
+decode_t = task(pipeline.decode_bitstream, name="decode", cache_policy=NO_CACHE)
+write_human_t = task(pipeline.write_human, name="write", **_stage)
+
+
+@flow(name="decode")
+def decode_flow(files: list[str], out_dir: str, layers: str = "all") -> list[dict]:
+    """Decode many bitstreams for people: ``OUT/<stem>.png`` and its mask each."""
+    results = []
+    for f in files:
+        try:
+            bs = read_t(f)
+            out, mask = write_human_t(decode_t(bs, layers), Path(out_dir) / (Path(f).stem + ".png"))
+            results.append({"file": f, "ok": True, "out": str(out), "mask": str(mask), "problems": bs.problems})
+        except Exception as exc:
+            results.append({"file": f, "ok": False, "error": str(exc)})
+        item_done(f, results[-1]["ok"])
+    return results

@@ -1,0 +1,174 @@
+"""The stages, as plain functions with typed inputs and outputs.
+
+    plan_task -> load -> ground_image -> decide_objects -> encode_image -> persist   (compress)
+    read_bitstream -> decode_bitstream -> write_human / write_machine               (decode)
+
+``taskcodec.flows`` composes them as Prefect tasks; the quick CLI commands
+(plan, ground, why, a single decode) call them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from taskcodec.agents.planner import plan_offline
+from taskcodec.agents.policy import TaskPolicy, normalise_task
+from taskcodec.codec import bitstream, get_codec
+from taskcodec.decisions import Decision, decide, requests_for, settle
+from taskcodec.errors import TaskcodecError
+from taskcodec.imageio import LoadedImage, atomic_write_bytes, load_image, png_bytes
+from taskcodec.settings import Settings, get_settings
+from taskcodec.store import models as m
+from taskcodec.store import repo
+from taskcodec.store.db import session
+from taskcodec.tools.grounding import GroundingResult, get_backend, ground
+
+
+# ---- compress --------------------------------------------------------------------------------
+
+def plan_task(task: str, refresh: bool = False, settings: Settings | None = None) -> TaskPolicy:
+    """The stored policy for ``task`` (planned and stored on a miss, or with ``refresh``)."""
+    key = normalise_task(task)
+    policy = plan_offline(task)
+    prov = policy.provenance
+    with session(settings) as s:
+        if not refresh:
+            cached = repo.latest_policy(s, key, prov.source, prov.model, prov.prompt_version)
+            if cached is not None:
+                return cached
+        return repo.save_policy(s, policy)
+
+
+def load(path: str | Path, settings: Settings | None = None) -> LoadedImage:
+    return load_image(path, max_pixels=(settings or get_settings()).max_image_pixels)
+
+
+def ground_image(image: LoadedImage, policy: TaskPolicy, spec: str | None = None) -> GroundingResult:
+    return ground(image.pixels, policy, get_backend(spec or get_settings().grounding))
+
+
+def decide_objects(grounding: GroundingResult, policy: TaskPolicy, threshold: float | None = None) -> list[Decision]:
+    return decide(grounding, policy, threshold)
+
+
+@dataclass
+class Encoded:
+    data: bytes
+    header: bitstream.Header
+    decisions: list[Decision]  # settled: every sentence written
+    seconds: float
+
+
+def encode_image(
+    image: LoadedImage, decisions: list[Decision], policy: TaskPolicy, codec: str = "classical",
+    quality: int = 60, budget_bytes: int | None = None,
+) -> Encoded:
+    mod = get_codec(codec)
+    params = mod.ClassicalParams(quality=quality, budget_bytes=budget_bytes,
+                                 quality_offset=dict(policy.rules.quality_offset),
+                                 background=policy.rules.background)
+    result = mod.encode(image.pixels, requests_for(decisions, policy.rules), params,
+                        policy_id=policy.policy_id, policy_hash=policy.content_hash(), task=policy.task,
+                        encoding_uid=uuid.uuid4().hex)
+    settled = settle(decisions, result.outcomes, result.base, budget_bytes)
+    return Encoded(result.data, result.header, settled, result.seconds)
+
+
+def persist(
+    image: LoadedImage, policy: TaskPolicy, encoded: Encoded, out_path: str | Path, grounding: str,
+    run_id: int | None = None, timings: dict | None = None, settings: Settings | None = None,
+) -> int:
+    """Write the bitstream (temp name, then rename) and record it with its layers and decisions."""
+    out = Path(out_path)
+    atomic_write_bytes(out, encoded.data)
+    hd = encoded.header
+    with session(settings) as s:
+        image_id = repo.record_image(s, image.path, image.sha256, image.size_bytes, image.width, image.height)
+        enc = m.Encoding(
+            uid=hd.encoding_uid, image_id=image_id, policy_id=policy.policy_id, run_id=run_id, codec=hd.codec,
+            codec_version=hd.codec_version, settings=hd.settings, grounding=grounding,
+            bitstream_path=str(out.resolve()), bitstream_sha256=hashlib.sha256(encoded.data).hexdigest(),
+            bytes=len(encoded.data), bpp=round(8 * len(encoded.data) / (hd.width * hd.height), 5),
+            timings=timings or {},
+        )
+        layers = [m.Layer(encoding_id=0, index=e.index, kind=e.kind, label=e.label,
+                          box=list(e.box) if e.box else None, importance=e.importance, quality=e.quality,
+                          bytes=e.length) for e in hd.layers]
+        decisions = [m.Decision(encoding_id=0, **{**d.model_dump(), "box": list(d.box) if d.box else None})
+                     for d in encoded.decisions]
+        return repo.record_encoding(s, enc, layers, decisions)
+
+
+def output_names(paths: list[str], out_dir: str | Path) -> list[Path]:
+    """``DIR/<stem>.tcb`` per input; repeated stems get ``-2``, ``-3``... in input order."""
+    seen: dict[str, int] = {}
+    names = []
+    for p in paths:
+        stem = Path(p).stem or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(Path(out_dir) / (f"{stem}.tcb" if seen[stem] == 1 else f"{stem}-{seen[stem]}.tcb"))
+    return names
+
+
+# ---- decode ----------------------------------------------------------------------------------
+
+def read_bitstream(path: str | Path) -> bitstream.Bitstream:
+    return bitstream.read(path)
+
+
+def parse_layers(spec: str) -> int | None:
+    """``all`` -> every layer, ``base`` -> base only, ``N`` -> base + first N object layers."""
+    s = str(spec).strip().lower()
+    if s == "all":
+        return None
+    if s == "base":
+        return 0
+    if s.isdigit():
+        return int(s)
+    raise TaskcodecError(f"--layers must be 'all', 'base' or a number of object layers, not {spec!r}")
+
+
+def decode_bitstream(bs: bitstream.Bitstream, layers: str = "all"):
+    return get_codec(bs.header.codec).decode(bs, parse_layers(layers))
+
+
+def decoded_objects(decoded) -> list[dict]:
+    return [{"label": e.label, "box": list(e.box) if e.box else None, "layer": e.index,
+             "importance": e.importance, "quality": e.quality}
+            for e in decoded.layers if e.kind == "object"]
+
+
+def write_human(decoded, out_path: str | Path) -> tuple[Path, Path]:
+    """A full-size PNG, and ``<out>.mask.png`` (white = transmitted object pixels, black = reconstructed)."""
+    out = Path(out_path)
+    mask_path = out.with_name(out.name + ".mask.png")
+    atomic_write_bytes(out, png_bytes(decoded.pixels))
+    atomic_write_bytes(mask_path, png_bytes((decoded.mask.astype(np.uint8) * 255)))
+    return out, mask_path
+
+
+def write_machine(decoded, bs: bitstream.Bitstream, out_path: str | Path) -> tuple[Path, Path]:
+    """A JSON of the decoded objects beside the decoded image (``<out stem>.png``)."""
+    out = Path(out_path)
+    image_path = out.with_suffix(".png") if out.suffix.lower() != ".png" else out.with_name(out.stem + ".decoded.png")
+    atomic_write_bytes(image_path, png_bytes(decoded.pixels))
+    body = {
+        "image": image_path.name, "width": bs.header.width, "height": bs.header.height,
+        "task": bs.header.task, "policy_id": bs.header.policy_id, "encoding_uid": bs.header.encoding_uid,
+        "layers_used": [e.index for e in decoded.layers], "layers_in_file": len(bs.header.layers),
+        "problems": bs.problems, "objects": decoded_objects(decoded),
+    }
+    atomic_write_bytes(out, json.dumps(body, indent=2).encode())
+    return out, image_path
+
+
+__all__ = [
+    "Encoded", "decode_bitstream", "decide_objects", "encode_image", "ground_image", "load", "output_names",
+    "parse_layers", "persist", "plan_task", "read_bitstream", "write_human", "write_machine",
+]
