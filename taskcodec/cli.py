@@ -1,0 +1,247 @@
+"""``taskcodec`` command line. Batch commands run as Prefect flows; quick one-item
+commands (plan, ground, why, one decode) call the stage functions directly."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from taskcodec.errors import TaskcodecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Task-aware, layered image compression with an audit trail.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: Exception, code: int = 2) -> None:
+    err.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def plan(
+    task: str = typer.Argument(..., help="What the images are for, in plain language."),
+    as_json: bool = typer.Option(False, "--json", help="Print the policy as JSON."),
+    refresh: bool = typer.Option(False, "--refresh", help="Plan again and store a new policy version."),
+) -> None:
+    """Show the task policy (labels and their importance) for TASK."""
+    from taskcodec.pipeline import plan_task
+
+    try:
+        p = plan_task(task, refresh=refresh)
+    except TaskcodecError as exc:
+        _fail(exc)
+    if as_json:
+        body = p.model_dump(mode="json")
+        body.update(source=p.provenance.source, model=p.provenance.model,
+                    prompt_version=p.provenance.prompt_version, content_hash=p.content_hash())
+        console.print_json(json.dumps(body))
+        return
+    console.print(f"policy #{p.policy_id} v{p.version} for [bold]{p.task}[/] "
+                  f"({p.provenance.source}: {p.provenance.model}, version {p.provenance.prompt_version})")
+    t = Table("rank", "label", "importance", "tier", "synonyms")
+    for l in p.labels:
+        t.add_row(str(l.rank), l.name, f"{l.importance:.2f}", p.rules.tier(l.importance), ", ".join(l.synonyms[:5]))
+    console.print(t)
+    r = p.rules
+    console.print(f"rules: min score {r.min_score}, max objects {r.max_objects}, background {r.background}, "
+                  f"quality offsets {r.quality_offset}")
+
+
+@app.command()
+def ground(
+    images: list[Path] = typer.Argument(..., help="Image files."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task text (its policy gives the labels)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels instead of a task."),
+    grounding: Optional[str] = typer.Option(None, "--grounding", help="Backend spec (default TASKCODEC_GROUNDING)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Minimum score (default: the policy's)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Preview what would be found: per image, label, detector class, box [x0,y0,x1,y1] in pixels, score."""
+    from taskcodec import pipeline
+    from taskcodec.agents.policy import policy_from_labels
+
+    if (task is None) == (labels is None):
+        _fail(TaskcodecError("give exactly one of --task or --labels"))
+    try:
+        policy = pipeline.plan_task(task) if task is not None else policy_from_labels(labels.split(","))
+        thr = policy.rules.min_score if threshold is None else threshold
+    except TaskcodecError as exc:
+        _fail(exc)
+    out, failed = [], 0
+    for path in images:
+        try:
+            g = pipeline.ground_image(pipeline.load(path), policy, grounding)
+        except TaskcodecError as exc:
+            failed += 1
+            err.print(f"[red]error:[/] {exc}")
+            out.append({"image": str(path), "error": str(exc)})
+            continue
+        dets = [d for d in g.detections if d.label is not None and d.score >= thr]
+        out.append({"image": str(path), "backend": g.backend, "threshold": thr, "ungroundable": list(g.ungroundable),
+                    "detections": [{"label": d.label, "class_name": d.class_name, "box": list(d.box),
+                                    "score": d.score} for d in dets]})
+    if as_json:
+        print(json.dumps(out, indent=2))
+    else:
+        for item in out:
+            if "error" in item:
+                continue
+            t = Table("label", "class", "box [x0,y0,x1,y1]", "score", title=f"{item['image']} ({item['backend']})")
+            for d in item["detections"]:
+                t.add_row(d["label"], d["class_name"], "[" + ", ".join(f"{v:g}" for v in d["box"]) + "]",
+                          f"{d['score']:.3f}")
+            console.print(t)
+            if item["ungroundable"]:
+                console.print(f"  not groundable by {item['backend']}: {', '.join(item['ungroundable'])}")
+    raise typer.Exit(1 if failed else 0)
+
+
+def _progress(total: int, what: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from taskcodec.flows.progress import set_listener
+
+    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                   transient=True)
+    tid = bar.add_task(what, total=total)
+    set_listener(lambda _path, _ok: bar.advance(tid))
+    return bar
+
+
+def print_reports(reports) -> int:
+    t = Table("image", "status", "bytes", "bpp", "layers", "sent", "dropped", "seconds", "bitstream / error")
+    for r in reports:
+        if r.ok:
+            t.add_row(Path(r.path).name, "[green]ok[/]", f"{r.bytes:,}", f"{r.bpp:.4f}", str(r.layers),
+                      str(r.transmitted), str(r.dropped), f"{r.seconds:.2f}", r.bitstream)
+        else:
+            t.add_row(Path(r.path).name, "[red]failed[/]", "", "", "", "", "", f"{r.seconds:.2f}", r.error)
+    console.print(t)
+    failed = sum(not r.ok for r in reports)
+    console.print(f"{len(reports) - failed} encoded, {failed} failed")
+    return failed
+
+
+@app.command()
+def compress(
+    images: list[Path] = typer.Argument(..., help="Image files."),
+    task: str = typer.Option(..., "--task", help="What the images are for."),
+    out: Path = typer.Option(..., "--out", help="Output folder: one <stem>.tcb per image."),
+    codec: str = typer.Option("classical", "--codec", help="Codec name."),
+    quality: int = typer.Option(60, "--quality", min=1, max=100, help="1-100, higher = better."),
+    budget_bytes: Optional[int] = typer.Option(None, "--budget-bytes", min=1,
+                                               help="Byte budget per image: least important layers go first."),
+    grounding: Optional[str] = typer.Option(None, "--grounding", help="Backend spec (default TASKCODEC_GROUNDING)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Minimum score (default: the policy's)."),
+) -> None:
+    """Compress IMAGES for TASK into OUT/<stem>.tcb (a Prefect flow); exit 1 if any image failed."""
+    from taskcodec.agents.policy import normalise_task
+    from taskcodec.codec import get_codec
+    from taskcodec.tools.grounding import get_backend
+
+    try:  # fail fast, before Prefect starts, on what would fail every image
+        normalise_task(task)
+        get_codec(codec)
+        from taskcodec.settings import get_settings
+
+        get_backend(grounding or get_settings().grounding)
+    except TaskcodecError as exc:
+        _fail(exc)
+    from taskcodec.flows import compress_flow
+
+    with _progress(len(images), "compress"):
+        try:
+            reports = compress_flow(task, [str(p) for p in images], str(out), codec, quality, budget_bytes,
+                                    grounding, threshold)
+        except TaskcodecError as exc:
+            _fail(exc)
+    raise typer.Exit(1 if print_reports(reports) else 0)
+
+
+class For(str, Enum):
+    human = "human"
+    machine = "machine"
+
+
+@app.command()
+def decode(
+    file: Path = typer.Argument(..., help="A .tcb bitstream."),
+    for_: For = typer.Option(..., "--for", help="human: PNG + mask; machine: JSON of objects + decoded image."),
+    out: Path = typer.Option(..., "--out", help="Output path (PNG for human, JSON for machine)."),
+    layers: str = typer.Option("all", "--layers", help="all | base | N (base + first N object layers)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on a truncated or corrupt file instead of "
+                                                       "decoding its complete prefix."),
+) -> None:
+    """Decode one bitstream."""
+    from taskcodec import pipeline
+
+    try:
+        bs = pipeline.read_bitstream(file)
+        for p in bs.problems:
+            (err.print(f"[red]error:[/] {file}: {p}") if strict else err.print(f"[yellow]warning:[/] {file}: {p}"))
+        if strict and bs.problems:
+            raise typer.Exit(1)
+        decoded = pipeline.decode_bitstream(bs, layers)
+        if for_ is For.human:
+            img, mask = pipeline.write_human(decoded, out)
+            console.print(f"wrote {img} and {mask} ({len(decoded.layers)} of {len(bs.header.layers)} layers)")
+        else:
+            js, img = pipeline.write_machine(decoded, bs, out)
+            console.print(f"wrote {js} and {img} ({len(decoded.layers)} of {len(bs.header.layers)} layers)")
+    except TaskcodecError as exc:
+        _fail(exc, 1)
+
+
+@app.command()
+def why(
+    target: Path = typer.Argument(..., help="A .tcb bitstream, or an image that was compressed."),
+    as_json: bool = typer.Option(False, "--json"),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write an HTML audit page here."),
+) -> None:
+    """The audit: every candidate object, transmitted or not, why, and the bytes spent."""
+    from taskcodec.audit import audit_json, explain_target, render_text, write_html
+
+    try:
+        audits = explain_target(target)
+    except TaskcodecError as exc:
+        _fail(exc, 1)
+    if as_json:
+        print(json.dumps([audit_json(a) for a in audits], indent=2, default=str))
+    else:
+        for a in audits:
+            render_text(a, console)
+    if html_out is not None:
+        write_html(audits, html_out, f"taskcodec audit: {target.name}")
+        err.print(f"wrote {html_out}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("taskcodec-demo"), "--out", help="Where the demo writes its outputs."),
+    task: str = typer.Option("privacy audit: keep people and faces sharp", "--task"),
+    quality: int = typer.Option(60, "--quality", min=1, max=100),
+) -> None:
+    """Offline end-to-end run on photos shipped with scikit-image: compress, explain, decode, compare."""
+    from taskcodec.demo import run_demo
+
+    try:
+        failed = run_demo(out, task, quality, console)
+    except TaskcodecError as exc:
+        _fail(exc, 1)
+    raise typer.Exit(1 if failed else 0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
