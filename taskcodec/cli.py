@@ -16,8 +16,8 @@ from taskcodec.errors import TaskcodecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Task-aware, layered image compression with an audit trail.")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(exc: Exception, code: int = 2) -> None:

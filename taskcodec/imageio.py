@@ -55,7 +55,7 @@ def open_bounded(data_or_path, max_pixels: int, what: object) -> Image.Image:
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageInputError(what, f"refused as a decompression bomb ({exc})") from None
+        raise ImageInputError(what, f"refused as a possible decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ImageInputError(what, "not a recognised image format") from None
     except (OSError, ValueError, SyntaxError) as exc:

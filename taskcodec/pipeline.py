@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskcodec.agents.planner import plan_offline
+from taskcodec.agents.planner import PLANNER_NAME, plan_offline, planner_version
 from taskcodec.agents.policy import TaskPolicy, normalise_task
 from taskcodec.codec import bitstream, get_codec
 from taskcodec.decisions import Decision, decide, requests_for, settle
@@ -33,16 +33,15 @@ from taskcodec.tools.grounding import GroundingResult, get_backend, ground
 # ---- compress --------------------------------------------------------------------------------
 
 def plan_task(task: str, refresh: bool = False, settings: Settings | None = None) -> TaskPolicy:
-    """The stored policy for ``task`` (planned and stored on a miss, or with ``refresh``)."""
+    """The stored policy for ``task``: planned and stored on a miss (or with ``refresh``), else cached."""
     key = normalise_task(task)
-    policy = plan_offline(task)
-    prov = policy.provenance
+    source, model, version = "offline", PLANNER_NAME, planner_version()
     with session(settings) as s:
         if not refresh:
-            cached = repo.latest_policy(s, key, prov.source, prov.model, prov.prompt_version)
+            cached = repo.latest_policy(s, key, source, model, version)
             if cached is not None:
                 return cached
-        return repo.save_policy(s, policy)
+        return repo.save_policy(s, plan_offline(task), only_if_absent=not refresh)
 
 
 def load(path: str | Path, settings: Settings | None = None) -> LoadedImage:

@@ -12,6 +12,7 @@ os.environ["TASKCODEC_HOME"] = str(_SESSION_HOME)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.pop("TASKCODEC_DATABASE_URL", None)
+os.environ["COLUMNS"] = "250"  # rich tables: no truncated cells in assertions
 os.environ.pop("TASKCODEC_CONFIG", None)
 
 import numpy as np  # noqa: E402

@@ -33,16 +33,24 @@ def get_policy(s: Session, policy_id: int) -> TaskPolicy | None:
     return None if row is None else _policy(row)
 
 
-def save_policy(s: Session, policy: TaskPolicy) -> TaskPolicy:
-    """Store ``policy`` as the next version for its task; never overwrites an earlier version."""
+def save_policy(s: Session, policy: TaskPolicy, only_if_absent: bool = False) -> TaskPolicy:
+    """Store ``policy`` as the next version for its task; never overwrites an earlier version.
+
+    With ``only_if_absent``, a concurrent writer that stored a policy for the same
+    task, backend, model and prompt version first wins, and its policy is returned.
+    """
+    prov = policy.provenance
     for _attempt in range(5):
+        if only_if_absent:
+            cached = latest_policy(s, policy.key, prov.source, prov.model, prov.prompt_version)
+            if cached is not None:
+                return cached
         try:
             task = s.exec(select(m.Task).where(m.Task.key == policy.key)).first()
             if task is None:
                 task = m.Task(key=policy.key, text=policy.task)
                 s.add(task)
                 s.flush()
-            prov = policy.provenance
             version = 1 + (s.exec(
                 select(func.max(m.Policy.version)).where(
                     m.Policy.task_id == task.id, m.Policy.source == prov.source, m.Policy.model == prov.model,
