@@ -3,6 +3,8 @@
 | class         | detector                                  | label it finds |
 |---------------|-------------------------------------------|----------------|
 | person        | HOG + linear SVM (Dalal & Triggs)          | person         |
+| full body     | Haar full body                             | person         |
+| upper body    | Haar upper body                            | person         |
 | face          | Haar frontal face + Haar profile face      | face           |
 | cat face      | Haar frontal cat face (extended)           | cat            |
 | license plate | Haar Russian plate number                  | license plate  |
@@ -40,6 +42,8 @@ _CASCADES = (
     _Cascade("face", "haarcascade_profileface.xml", 1.0, 4),
     _Cascade("cat face", "haarcascade_frontalcatface_extended.xml", 0.3, 3),
     _Cascade("license plate", "haarcascade_russian_plate_number.xml", 1.0, 4),
+    _Cascade("full body", "haarcascade_fullbody.xml", 1.0, 4),
+    _Cascade("upper body", "haarcascade_upperbody.xml", 1.0, 4),
 )
 _HOG_SCALE = 0.5
 
@@ -58,7 +62,8 @@ class OpenCVBackend:
         self._local = threading.local()
 
     def class_map(self) -> dict[str, str]:
-        return {"person": "person", "face": "face", "cat face": "cat", "license plate": "license plate"}
+        return {"person": "person", "full body": "person", "upper body": "person", "face": "face",
+                "cat face": "cat", "license plate": "license plate"}
 
     def _detectors(self):
         d = getattr(self._local, "detectors", None)
