@@ -36,8 +36,9 @@ def get_policy(s: Session, policy_id: int) -> TaskPolicy | None:
 def save_policy(s: Session, policy: TaskPolicy, only_if_absent: bool = False) -> TaskPolicy:
     """Store ``policy`` as the next version for its task; never overwrites an earlier version.
 
-    With ``only_if_absent``, a concurrent writer that stored a policy for the same
-    task, backend, model and prompt version first wins, and its policy is returned.
+    With ``only_if_absent`` it stores version 1 or nothing: when another writer stored a
+    policy for the same task, backend, model and prompt version first (the unique
+    constraint on the version decides the race), that policy is returned instead.
     """
     prov = policy.provenance
     for _attempt in range(5):
@@ -51,7 +52,7 @@ def save_policy(s: Session, policy: TaskPolicy, only_if_absent: bool = False) ->
                 task = m.Task(key=policy.key, text=policy.task)
                 s.add(task)
                 s.flush()
-            version = 1 + (s.exec(
+            version = 1 if only_if_absent else 1 + (s.exec(
                 select(func.max(m.Policy.version)).where(
                     m.Policy.task_id == task.id, m.Policy.source == prov.source, m.Policy.model == prov.model,
                     m.Policy.prompt_version == prov.prompt_version)
@@ -62,7 +63,7 @@ def save_policy(s: Session, policy: TaskPolicy, only_if_absent: bool = False) ->
             s.add(row)
             s.commit()
             return _policy(row)
-        except IntegrityError:  # a concurrent writer took this version number: try the next
+        except IntegrityError:  # a concurrent writer took this task key or version number
             s.rollback()
     raise RuntimeError(f"could not store a new policy version for task {policy.key!r}")
 
