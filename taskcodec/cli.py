@@ -78,16 +78,11 @@ def ground(
     out, failed = [], 0
     for path in images:
         try:
-            g = pipeline.ground_image(pipeline.load(path), policy, grounding)
+            out.append(pipeline.ground_report(path, policy, grounding, thr))
         except TaskcodecError as exc:
             failed += 1
             err.print(f"[red]error:[/] {exc}")
             out.append({"image": str(path), "error": str(exc)})
-            continue
-        dets = [d for d in g.detections if d.label is not None and d.score >= thr]
-        out.append({"image": str(path), "backend": g.backend, "threshold": thr, "ungroundable": list(g.ungroundable),
-                    "detections": [{"label": d.label, "class_name": d.class_name, "box": list(d.box),
-                                    "score": d.score} for d in dets]})
     if as_json:
         print(json.dumps(out, indent=2))
     else:

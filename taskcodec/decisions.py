@@ -82,7 +82,8 @@ def decide(grounding: GroundingResult, policy: TaskPolicy, threshold: float | No
         spec = policy.label(d.label) if d.label else None
         common = dict(
             object_index=i, label=d.label, class_name=d.class_name, box=d.box, score=d.score,
-            threshold=thr, backend=d.backend, numbers={"raw_score": d.raw_score},
+            threshold=thr, backend=d.backend,
+            numbers={"raw_score": d.raw_score, **({"match": d.match} if d.match else {})},
         )
         if spec is None:
             out.append(Decision(action="drop", reason="not_in_policy", **common))
@@ -144,7 +145,8 @@ def settle(
 def _obj(d: Decision) -> str:
     name = d.label or d.class_name or "object"
     if d.class_name and d.label and d.class_name != d.label:
-        name += f" (detected as '{d.class_name}')"
+        how = d.numbers.get("match")
+        name += f" (detected as '{d.class_name}'" + (f", matched by {how})" if how else ")")
     return name
 
 

@@ -52,6 +52,17 @@ def ground_image(image: LoadedImage, policy: TaskPolicy, spec: str | None = None
     return ground(image.pixels, policy, get_backend(spec or get_settings().grounding))
 
 
+def ground_report(path: str | Path, policy: TaskPolicy, spec: str | None, threshold: float) -> dict:
+    """What ``taskcodec ground --json`` prints for one image: detections of policy labels >= threshold."""
+    g = ground_image(load(path), policy, spec)
+    return {
+        "image": str(path), "backend": g.backend, "threshold": threshold, "seconds": g.seconds,
+        "ungroundable": list(g.ungroundable),
+        "detections": [{"label": d.label, "class_name": d.class_name, "box": list(d.box), "score": d.score,
+                        "match": d.match} for d in g.detections if d.label is not None and d.score >= threshold],
+    }
+
+
 def decide_objects(grounding: GroundingResult, policy: TaskPolicy, threshold: float | None = None) -> list[Decision]:
     return decide(grounding, policy, threshold)
 

@@ -137,7 +137,7 @@ def policy_from_labels(names: list[str], min_score: float | None = None) -> Task
             importance=round(1.0 - 0.5 * i / max(1, n - 1), 3) if n > 1 else 1.0,
             rank=i + 1,
             synonyms=vocab.synonyms(name),
-            groundable=vocab.canonical(name) is not None,
+            groundable=vocab.canonical(name) is not None or name in vocab.groups,
         )
         for i, name in enumerate(cleaned)
     )

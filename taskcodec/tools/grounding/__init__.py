@@ -1,7 +1,13 @@
 """Grounding backends, chosen by a spec string (``--grounding``, ``TASKCODEC_GROUNDING``).
 
-Specs: ``opencv`` (built in, zero download). A new backend is one module plus
-one line in ``_FACTORIES``.
+Specs:
+    ``opencv``        built-in OpenCV detectors, zero download (the default)
+    ``onnx:PATH``     a YOLOX / NanoDet / YOLOv8-format COCO-80 ONNX file; a bare file
+                      name is also looked up in ``$TASKCODEC_SHARED_DIR/models``
+    ``grounding-dino[:MODEL]``  open vocabulary, transformers' Grounding DINO from a hub
+                      id (default IDEA-Research/grounding-dino-tiny) or a local folder
+
+A new backend is one module plus one line in ``_FACTORIES``.
 """
 
 from __future__ import annotations
@@ -34,7 +40,30 @@ def _opencv(arg: str | None) -> GroundingBackend:
     return OpenCVBackend()
 
 
-_FACTORIES: dict[str, Callable[[str | None], GroundingBackend]] = {"opencv": _opencv}
+def _onnx(arg: str | None) -> GroundingBackend:
+    from pathlib import Path
+
+    from taskcodec.settings import get_settings
+    from taskcodec.tools.grounding.onnx import OnnxDetector
+
+    if not arg:
+        raise GroundingSpecError("grounding spec 'onnx' needs a model file: onnx:PATH (e.g. onnx:yolox_nano.onnx)")
+    path = Path(arg).expanduser()
+    if not path.is_file():  # a bare name may refer to the shared models folder
+        shared = get_settings().shared_path / "models" / arg
+        path = shared if shared.is_file() else path
+    return OnnxDetector(str(path))
+
+
+def _grounding_dino(arg: str | None) -> GroundingBackend:
+    from taskcodec.tools.grounding.gdino import GroundingDinoBackend
+
+    return GroundingDinoBackend(arg or None)
+
+
+_FACTORIES: dict[str, Callable[[str | None], GroundingBackend]] = {
+    "opencv": _opencv, "onnx": _onnx, "grounding-dino": _grounding_dino,
+}
 
 
 def available_backends() -> list[str]:
@@ -60,8 +89,8 @@ def ground(pixels: np.ndarray, policy: TaskPolicy, backend: GroundingBackend) ->
     t0 = time.perf_counter()
     h, w = pixels.shape[:2]
     small, scale = resize_for_detection(pixels, getattr(backend, "max_side", 1280))
-    raw = backend.detect(small)
-    dets = nms(map_to_policy(raw, backend, policy, scale, w, h))
+    raw = backend.detect(small, policy.label_names)
+    dets = nms(map_to_policy(raw, backend, policy, scale, w, h), getattr(backend, "merge_iou", 0.4))
     dets.sort(key=lambda d: (d.label is None, -d.score))
     return GroundingResult(
         backend=backend.spec,

@@ -40,6 +40,7 @@ class Detection(BaseModel):
     score: float
     raw_score: float
     backend: str
+    match: str | None = None  # how the class became the label: exact, synonym, group, embedding 0.83
 
 
 class GroundingResult(BaseModel):
@@ -57,8 +58,9 @@ class GroundingBackend(Protocol):
     def class_map(self) -> dict[str, str]:
         """Detector class name -> the vocabulary label it finds (e.g. 'cat face' -> 'cat')."""
 
-    def detect(self, pixels: np.ndarray) -> list[RawDetection]:
-        """All objects of the backend's classes in an RGB uint8 image, boxes in its pixels."""
+    def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
+        """Objects in an RGB uint8 image, boxes in its pixels. Closed-vocabulary backends
+        report all their classes and ignore ``labels``; open-vocabulary ones look for ``labels``."""
 
 
 def iou(a: Box, b: Box) -> float:
@@ -68,7 +70,7 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def nms(dets: list[Detection], iou_threshold: float = 0.4) -> list[Detection]:
+def nms(dets: list[Detection], iou_threshold: float) -> list[Detection]:
     """Greedy NMS within each label (or class, for unmapped detections)."""
     out: list[Detection] = []
     for d in sorted(dets, key=lambda d: -d.score):
@@ -88,33 +90,92 @@ def resize_for_detection(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray,
     return small, s
 
 
+EMBEDDING_MIN_SIMILARITY = 0.7
+_METHOD_ORDER = {"exact": 0, "synonym": 1, "group": 2, "embedding": 3}
+
+
+def label_map(backend: GroundingBackend, policy: TaskPolicy) -> dict[str, tuple[str, str]]:
+    """Detector class -> (policy label, how it matched).
+
+    In order: the label or a synonym names the class's vocabulary label; the label
+    is a vocabulary group containing it ("vehicle" -> car, truck, ...); failing
+    both, MiniLM similarity between label and class of at least
+    ``EMBEDDING_MIN_SIMILARITY``. A better method wins a class; ties go to the more
+    important label.
+    """
+    if getattr(backend, "open_vocabulary", False):
+        return {spec.name: (spec.name, "exact") for spec in policy.labels}
+    key = (getattr(backend, "spec", id(backend)), policy.content_hash())
+    hit = _LABEL_MAP_CACHE.get(key)
+    if hit is not None:
+        return hit
+    from taskcodec.agents.vocabulary import load_vocabulary
+
+    vocab = load_vocabulary()
+    cmap = backend.class_map()
+    best: dict[str, tuple[int, int, str, str]] = {}  # class -> (method rank, label rank, label, how)
+
+    def offer(cls: str, spec, how: str) -> None:
+        cand = (_METHOD_ORDER[how.split()[0]], spec.rank, spec.name, how)
+        if cls not in best or cand[:2] < best[cls][:2]:
+            best[cls] = cand
+
+    matched: set[str] = set()
+    for spec in policy.labels:
+        canon = vocab.canonical(spec.name)
+        for cls, vlabel in cmap.items():
+            if vlabel == spec.name or cls == spec.name:
+                offer(cls, spec, "exact")
+            elif vlabel in spec.synonyms or canon == vlabel:
+                offer(cls, spec, "synonym")
+            elif vlabel in vocab.groups.get(spec.name, ()):
+                offer(cls, spec, "group")
+            else:
+                continue
+            matched.add(spec.name)
+    unmatched = [spec for spec in policy.labels if spec.name not in matched]
+    if unmatched:
+        try:
+            from taskcodec.tools.embeddings import similarity
+        except ImportError:  # pragma: no cover - transformers is a dependency
+            similarity = None
+        if similarity is not None:
+            vlabels = sorted(set(cmap.values()))
+            for spec in unmatched:
+                sims = {v: similarity(spec.name, v) for v in vlabels}
+                top = max(sims, key=sims.get)
+                if sims[top] >= EMBEDDING_MIN_SIMILARITY:
+                    for cls, vlabel in cmap.items():
+                        if vlabel == top:
+                            offer(cls, spec, f"embedding {sims[top]:.2f}")
+    result = {cls: (label, how) for cls, (_m, _r, label, how) in best.items()}
+    _LABEL_MAP_CACHE[key] = result
+    return result
+
+
+_LABEL_MAP_CACHE: dict[tuple, dict[str, tuple[str, str]]] = {}
+
+
 def map_to_policy(
     raw: list[RawDetection], backend: GroundingBackend, policy: TaskPolicy, scale: float, width: int, height: int
 ) -> list[Detection]:
-    cmap = backend.class_map()
+    lmap = label_map(backend, policy)
     out = []
     for r in raw:
-        vocab_label = cmap.get(r.class_name, r.class_name)
-        spec = policy.label(vocab_label) or policy.label(r.class_name)
+        label, how = lmap.get(r.class_name, (None, None))
         x0, y0, x1, y1 = (v * scale for v in r.box)
         box = (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
         if box[2] - box[0] < 1 or box[3] - box[1] < 1:
             continue
         out.append(
             Detection(
-                label=spec.name if spec else None,
-                class_name=r.class_name,
-                box=tuple(round(v, 1) for v in box),
-                score=round(r.score, 4),
-                raw_score=round(r.raw_score, 4),
-                backend=backend.spec,
+                label=label, class_name=r.class_name, box=tuple(round(v, 2) for v in box),
+                score=round(r.score, 5), raw_score=round(r.raw_score, 5), backend=backend.spec, match=how,
             )
         )
     return out
 
 
 def ungroundable_labels(backend: GroundingBackend, policy: TaskPolicy) -> tuple[str, ...]:
-    found = set(backend.class_map().values()) | set(backend.class_map())
-    return tuple(
-        spec.name for spec in policy.labels if spec.name not in found and not (set(spec.synonyms) & found)
-    )
+    mapped = {label for label, _how in label_map(backend, policy).values()}
+    return tuple(spec.name for spec in policy.labels if spec.name not in mapped)
