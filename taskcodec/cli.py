@@ -32,17 +32,21 @@ def plan(
     refresh: bool = typer.Option(False, "--refresh", help="Plan again and store a new policy version."),
 ) -> None:
     """Show the task policy (labels and their importance) for TASK."""
-    from taskcodec.pipeline import plan_task
+    from taskcodec.agents.graph import run_agent
+    from taskcodec.store import repo
+    from taskcodec.store.db import session
 
     try:
-        p = plan_task(task, refresh=refresh)
+        p, state = run_agent(task, refresh=refresh)
     except TaskcodecError as exc:
         _fail(exc)
+    with session() as s:
+        steps = [{"node": st.node, **st.outcome} for st in repo.agent_steps(s, p.policy_id)]
     if as_json:
         body = p.model_dump(mode="json")
-        body.update(source=p.provenance.source, model=p.provenance.model,
-                    prompt_version=p.provenance.prompt_version, content_hash=p.content_hash())
-        console.print_json(json.dumps(body))
+        body.update(source=p.provenance.source, model=p.provenance.model, cached=bool(state.get("cached")),
+                    prompt_version=p.provenance.prompt_version, content_hash=p.content_hash(), agent_steps=steps)
+        console.print_json(json.dumps(body, default=str))
         return
     console.print(f"policy #{p.policy_id} v{p.version} for [bold]{p.task}[/] "
                   f"({p.provenance.source}: {p.provenance.model}, version {p.provenance.prompt_version})")
@@ -53,6 +57,9 @@ def plan(
     r = p.rules
     console.print(f"rules: min score {r.min_score}, max objects {r.max_objects}, background {r.background}, "
                   f"quality offsets {r.quality_offset}")
+    how = "from the store (no planning call)" if state.get("cached") else "planned now"
+    console.print(f"{how}; made by: " + " -> ".join(
+        f"{st['node']}({st.get('outcome', st.get('backend', ''))})".replace("()", "") for st in steps))
 
 
 @app.command()

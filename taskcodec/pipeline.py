@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskcodec.agents.planner import PLANNER_NAME, plan_offline, planner_version
-from taskcodec.agents.policy import TaskPolicy, normalise_task
+from taskcodec.agents.policy import TaskPolicy
 from taskcodec.codec import bitstream, get_codec
 from taskcodec.decisions import Decision, decide, requests_for, settle
 from taskcodec.errors import TaskcodecError
@@ -33,15 +32,10 @@ from taskcodec.tools.grounding import GroundingResult, get_backend, ground
 # ---- compress --------------------------------------------------------------------------------
 
 def plan_task(task: str, refresh: bool = False, settings: Settings | None = None) -> TaskPolicy:
-    """The stored policy for ``task``: planned and stored on a miss (or with ``refresh``), else cached."""
-    key = normalise_task(task)
-    source, model, version = "offline", PLANNER_NAME, planner_version()
-    with session(settings) as s:
-        if not refresh:
-            cached = repo.latest_policy(s, key, source, model, version)
-            if cached is not None:
-                return cached
-        return repo.save_policy(s, plan_offline(task), only_if_absent=not refresh)
+    """The stored policy for ``task``: made by the task agent on a miss (or with ``refresh``), else cached."""
+    from taskcodec.agents.graph import run_agent
+
+    return run_agent(task, refresh=refresh, settings=settings)[0]
 
 
 def load(path: str | Path, settings: Settings | None = None) -> LoadedImage:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("TASKCODEC_LLM_API_KEY", "OPENAI_API_KEY")
     )
     llm_timeout_s: float = 30.0
+    llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries on 429, 5xx and timeouts.")
+    llm_backoff_s: float = Field(default=1.0, ge=0.0, description="First retry delay; doubles each time.")
+    llm_structured_method: str = Field(default="json_schema", pattern="^(json_schema|function_calling)$")
 
     @classmethod
     def settings_customise_sources(

@@ -1,5 +1,7 @@
-"""The built-in open vocabulary: COCO classes plus labels the offline detectors find,
-with synonyms and task-level groups ("traffic" -> car, person, ...).
+"""The built-in open vocabulary: COCO, Objects365 and LVIS class names plus labels the
+offline detectors find, with synonyms and task-level groups ("traffic" -> car, person, ...).
+Each label lists its ``sources``; Objects365 and LVIS names were taken from the
+dataset metadata in mmdet 3.3.0 (Apache-2.0), singular and lower-cased.
 
 The data lives in ``vocabulary.json``; its hash is part of the offline planner's version.
 """
@@ -19,6 +21,7 @@ class Vocabulary:
     groups: dict[str, tuple[str, ...]]  # group word -> member labels, most typical first
     coco: frozenset[str]
     digest: str
+    stopwords: frozenset[str] = frozenset()  # task words that never name an object (camera, watch, ...)
     _alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def canonical(self, word: str) -> str | None:
@@ -58,7 +61,8 @@ def load_vocabulary() -> Vocabulary:
     return Vocabulary(
         labels=labels,
         groups={k: tuple(v) for k, v in data["groups"].items()},
-        coco=frozenset(e["name"] for e in data["labels"] if e["coco"]),
+        coco=frozenset(e["name"] for e in data["labels"] if "coco" in e["sources"]),
         digest=hashlib.sha256(raw).hexdigest(),
+        stopwords=frozenset(data.get("stopwords", ())),
         _alias=alias,
     )

@@ -115,3 +115,16 @@ class Decision(SQLModel, table=True):
     bytes: int | None = None
     backend: str | None = None
     numbers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AgentStep(SQLModel, table=True):
+    """One node of the task agent's run that made a policy: what it did and why."""
+
+    __tablename__ = "agent_steps"
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policies.id", index=True)
+    task_key: str = Field(index=True)
+    seq: int
+    node: str
+    outcome: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

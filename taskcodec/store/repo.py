@@ -68,6 +68,17 @@ def save_policy(s: Session, policy: TaskPolicy, only_if_absent: bool = False) ->
     raise RuntimeError(f"could not store a new policy version for task {policy.key!r}")
 
 
+def record_agent_steps(s: Session, policy_id: int, task_key: str, steps: list[dict]) -> None:
+    for i, step in enumerate(steps):
+        outcome = {k: v for k, v in step.items() if k != "node"}
+        s.add(m.AgentStep(policy_id=policy_id, task_key=task_key, seq=i, node=step["node"], outcome=outcome))
+    s.commit()
+
+
+def agent_steps(s: Session, policy_id: int) -> list[m.AgentStep]:
+    return list(s.exec(select(m.AgentStep).where(m.AgentStep.policy_id == policy_id).order_by(m.AgentStep.seq)))
+
+
 def record_image(s: Session, path: str, sha256: str, size_bytes: int, width: int, height: int) -> int:
     for _attempt in range(3):
         row = s.exec(select(m.Image).where(m.Image.sha256 == sha256, m.Image.path == path)).first()

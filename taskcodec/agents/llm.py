@@ -1,0 +1,123 @@
+"""The LLM planner: any OpenAI-compatible endpoint through langchain-openai.
+
+``propose_llm`` asks once for a structured ``LabelProposal`` (JSON schema or tool
+call). Transient failures (429, 5xx, timeouts, refused connections) are retried
+with exponential backoff; an answer that does not fit the schema gets one repair
+round, in which the model sees its answer and the validation error. Whatever
+still fails raises ``LLMFailure`` with the reason, and the agent falls back to
+the offline planner, recording why.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from taskcodec.prompts import prompt_version, system_prompt, user_message
+from taskcodec.settings import Settings
+
+MAX_LABELS = 128
+
+
+class ProposedLabel(BaseModel):
+    """Every field is required (OpenAI's strict JSON-schema mode asks for that); values are
+    checked and clamped by the agent's validate step, not rejected here."""
+
+    name: str = Field(description="singular, lower-case noun phrase")
+    importance: float = Field(description="0 to 1, higher = more important")
+    synonyms: list[str]
+
+
+class LabelProposal(BaseModel):
+    granularity: Literal["coarse", "object", "fine"]
+    labels: list[ProposedLabel] = Field(max_length=4 * MAX_LABELS)
+    refusal: str | None = Field(description="null, unless no label is planned: then why")
+
+
+class LLMFailure(Exception):
+    def __init__(self, reason: str, attempts: list[dict]):
+        self.reason, self.attempts = reason, attempts
+        super().__init__(reason)
+
+
+@dataclass
+class LLMResult:
+    proposal: LabelProposal
+    attempts: list[dict] = field(default_factory=list)  # one entry per request: outcome, seconds
+    repaired: bool = False
+
+
+def llm_configured(s: Settings) -> bool:
+    return bool(s.llm_base_url or s.llm_model)
+
+
+def llm_identity(s: Settings) -> tuple[str, str]:
+    """(model name, prompt version) that key the policy cache for the LLM backend."""
+    return s.llm_model or "gpt-4o-mini", prompt_version(MAX_LABELS)
+
+
+def _client(s: Settings, method: str):
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(model=s.llm_model or "gpt-4o-mini", base_url=s.llm_base_url, api_key=s.llm_api_key or "none",
+                      max_retries=0, timeout=s.llm_timeout_s, temperature=0)
+    return chat.with_structured_output(LabelProposal, method=method, include_raw=True)
+
+
+def _transient(exc: Exception) -> bool:
+    import openai
+
+    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
+                        openai.InternalServerError)):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def _invoke(runnable, messages, s: Settings, attempts: list[dict]):
+    """One logical request, retried with backoff on transient errors."""
+    delay = s.llm_backoff_s
+    for attempt in range(s.llm_max_retries + 1):
+        t0 = time.perf_counter()
+        try:
+            out = runnable.invoke(messages)
+            attempts.append({"outcome": "answered", "seconds": round(time.perf_counter() - t0, 3)})
+            return out
+        except ValueError as exc:  # the client could not parse the answer (JSON or schema): invalid output
+            attempts.append({"outcome": f"invalid answer: {str(exc)[:160]}", "seconds": round(time.perf_counter() - t0, 3)})
+            return {"raw": None, "parsed": None, "parsing_error": exc}
+        except Exception as exc:  # classified below
+            attempts.append({"outcome": f"{type(exc).__name__}: {str(exc)[:160]}",
+                             "seconds": round(time.perf_counter() - t0, 3)})
+            if not _transient(exc):
+                raise LLMFailure(f"LLM request failed: {type(exc).__name__}: {str(exc)[:200]}", attempts) from None
+            if attempt == s.llm_max_retries:
+                raise LLMFailure(f"LLM unavailable after {attempt + 1} tries: {type(exc).__name__}", attempts) from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def propose_llm(task: str, s: Settings) -> LLMResult:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    runnable = _client(s, s.llm_structured_method)
+    messages = [SystemMessage(system_prompt(MAX_LABELS)), HumanMessage(user_message(task))]
+    attempts: list[dict] = []
+    out = _invoke(runnable, messages, s, attempts)
+    if out.get("parsed") is not None and out.get("parsing_error") is None:
+        return LLMResult(out["parsed"], attempts)
+    error = str(out.get("parsing_error") or "the answer did not match the schema")[:500]
+    raw = out.get("raw")
+    answer = getattr(raw, "content", "") or str(getattr(raw, "additional_kwargs", ""))[:2000]
+    repair = messages + [
+        AIMessage(answer or "(empty)"),
+        HumanMessage(f"Your answer could not be used: {error}\nAnswer again with only a valid JSON object "
+                     "of the requested schema."),
+    ]
+    out = _invoke(runnable, repair, s, attempts)
+    if out.get("parsed") is not None and out.get("parsing_error") is None:
+        return LLMResult(out["parsed"], attempts, repaired=True)
+    raise LLMFailure(f"LLM answer invalid after one repair round: {str(out.get('parsing_error'))[:200]}", attempts)
