@@ -47,6 +47,14 @@ def explain_target(target: str | Path, settings: Settings | None = None) -> list
         return [repo.audit(s, e) for e in encs]
 
 
+def _policy_steps(policy_id: int | None) -> list[dict]:
+    if policy_id is None:
+        return []
+    with session() as s:
+        return [{"node": st.node, **{k: v for k, v in st.outcome.items() if k != "at"}}
+                for st in repo.agent_steps(s, policy_id)]
+
+
 def audit_json(a: EncodingAudit) -> dict:
     e = a.encoding
     return {
@@ -59,6 +67,7 @@ def audit_json(a: EncodingAudit) -> dict:
             "source": a.policy.provenance.source, "model": a.policy.provenance.model,
             "prompt_version": a.policy.provenance.prompt_version,
             "labels": [{"name": l.name, "importance": l.importance, "rank": l.rank} for l in a.policy.labels],
+            "made_by": _policy_steps(a.policy.policy_id),
         },
         "layers": [{"index": l.index, "kind": l.kind, "label": l.label, "box": l.box, "importance": l.importance,
                     "quality": l.quality, "bytes": l.bytes} for l in a.layers],

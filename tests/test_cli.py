@@ -25,6 +25,9 @@ def test_plan_json_has_the_documented_fields(home):
     assert body["source"] == "offline" and body["policy_id"] == 1 and body["prompt_version"]
     assert [l["name"] for l in body["labels"]][:2] == ["person", "face"]
     assert all(0 <= l["importance"] <= 1 for l in body["labels"])
+    again = json.loads(run("plan", TASK, "--json").stdout)
+    assert again["cached"] and again["policy_id"] == 1
+    assert [st["node"] for st in again["agent_steps"]][:3] == ["normalise", "lookup", "propose"]
     assert json.loads(run("plan", TASK, "--json", "--refresh").stdout)["version"] == 2
 
 
@@ -69,6 +72,8 @@ def test_compress_decode_why_round_trip(prefect_server, home, astronaut, sample_
     assert {"background_coarse", "in_policy", "not_detected"} <= reasons
     sent = [d for d in audit["decisions"] if d["action"] == "transmit"]
     assert sum(d["bytes"] for d in sent) == sum(l["bytes"] for l in audit["layers"])
+    made_by = [st["node"] for st in audit["policy"]["made_by"]]
+    assert made_by == ["normalise", "lookup", "propose", "validate", "rank", "persist"]
     by_image = json.loads(run("why", astronaut, "--json").stdout)  # by content hash
     assert by_image[0]["encoding_uid"] == audit["encoding_uid"]
     text = run("why", out / "chelsea.tcb", "--html", tmp_path / "why.html").stdout

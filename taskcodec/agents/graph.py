@@ -102,27 +102,40 @@ def rank_labels(task_key: str, labels: list[dict]) -> list[LabelSpec]:
                       groundable=l["groundable"]) for i, l in enumerate(ordered)]
 
 
+def backend_identity(settings: Settings) -> dict:
+    """Which planner answers with these settings: the policy cache is keyed by it."""
+    from taskcodec.agents.llm import llm_configured, llm_identity
+
+    if llm_configured(settings):
+        model, version = llm_identity(settings)
+        return {"source": "llm", "model": model, "prompt_version": version}
+    return {"source": "offline", "model": PLANNER_NAME, "prompt_version": planner_version()}
+
+
+def cached_policy(key: str, backend: dict, settings: Settings) -> TaskPolicy | None:
+    from taskcodec.store import repo
+    from taskcodec.store.db import session
+
+    with session(settings) as s:
+        return repo.latest_policy(s, key, backend["source"], backend["model"], backend["prompt_version"])
+
+
 def build_graph(settings: Settings):
     from langgraph.graph import END, START, StateGraph
 
-    from taskcodec.agents.llm import LLMFailure, llm_configured, llm_identity, propose_llm
+    from taskcodec.agents.llm import LLMFailure, propose_llm
     from taskcodec.store import repo
     from taskcodec.store.db import session
 
     def normalise(state: PlanState) -> PlanState:
         key = normalise_task(state["task"])
-        if llm_configured(settings):
-            model, version = llm_identity(settings)
-            backend = {"source": "llm", "model": model, "prompt_version": version}
-        else:
-            backend = {"source": "offline", "model": PLANNER_NAME, "prompt_version": planner_version()}
+        backend = backend_identity(settings)
         return {"key": key, **backend, "steps": [_step("normalise", key=key, **backend)]}
 
     def lookup(state: PlanState) -> PlanState:
         if state.get("refresh"):
             return {"cached": False, "steps": [_step("lookup", outcome="skipped (--refresh)")]}
-        with session(settings) as s:
-            hit = repo.latest_policy(s, state["key"], state["source"], state["model"], state["prompt_version"])
+        hit = cached_policy(state["key"], state, settings)
         if hit is None:
             return {"cached": False, "steps": [_step("lookup", outcome="miss")]}
         return {"cached": True, "policy": hit.model_dump(mode="json"),
@@ -194,6 +207,12 @@ def build_graph(settings: Settings):
 def run_agent(task: str, refresh: bool = False, settings: Settings | None = None) -> tuple[TaskPolicy, PlanState]:
     """Plan ``task``: the cached policy, or a new one made and stored by the graph."""
     s = settings or get_settings()
-    normalise_task(task)  # a clear error before anything runs
+    key = normalise_task(task)  # a clear error before anything runs
+    if not refresh:  # a stored policy answers without building the graph (saves the LangGraph import)
+        backend = backend_identity(s)
+        hit = cached_policy(key, backend, s)
+        if hit is not None:
+            return hit, {"task": task, "key": key, **backend, "cached": True, "policy": hit.model_dump(mode="json"),
+                         "steps": [_step("lookup", outcome="hit", policy_id=hit.policy_id, version=hit.version)]}
     state = build_graph(s).invoke({"task": task, "refresh": refresh, "steps": []})
     return TaskPolicy.model_validate(state["policy"]), state
