@@ -55,6 +55,14 @@ def _policy_steps(policy_id: int | None) -> list[dict]:
                 for st in repo.agent_steps(s, policy_id)]
 
 
+def _decodes(uid: str) -> list[dict]:
+    with session() as s:
+        return [{"route": d.route, "output": d.output_path, "mask": d.mask_path, "created_at": d.created_at.isoformat(),
+                 **{k: d.meta[k] for k in ("model", "controlnet", "steps", "seed", "strength", "layers_used",
+                                           "transmitted_fraction") if k in d.meta}}
+                for d in repo.decodes_of(s, uid)]
+
+
 def audit_json(a: EncodingAudit) -> dict:
     e = a.encoding
     return {
@@ -71,6 +79,7 @@ def audit_json(a: EncodingAudit) -> dict:
         },
         "layers": [{"index": l.index, "kind": l.kind, "label": l.label, "box": l.box, "importance": l.importance,
                     "quality": l.quality, "bytes": l.bytes} for l in a.layers],
+        "decodes": _decodes(e.uid),
         "decisions": [{k: getattr(d, k) for k in (
             "object_index", "label", "class_name", "box", "action", "reason", "sentence", "score", "threshold",
             "rank", "importance", "budget", "layer_index", "quality", "bytes", "backend", "numbers")}
@@ -99,6 +108,10 @@ def render_text(a: EncodingAudit, console) -> None:
                   "" if d.score is None else f"{d.score:.2f}", "" if d.layer_index is None else str(d.layer_index),
                   "" if d.bytes is None else f"{d.bytes:,}", d.sentence)
     console.print(t)
+    for d in _decodes(e.uid):
+        extra = ", ".join(f"{k} {d[k]}" for k in ("model", "steps", "seed") if k in d)
+        console.print(f"  decoded as {d['route']}: {d['output']}" + (f" (mask {d['mask']})" if d["mask"] else "")
+                      + (f"; {extra}" if extra else ""))
 
 
 def _thumbnail_uri(path: str, max_side: int = 640) -> tuple[str, float] | None:

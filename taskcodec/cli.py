@@ -4,7 +4,6 @@ commands (plan, ground, why, one decode) call the stage functions directly."""
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -168,23 +167,37 @@ def compress(
     raise typer.Exit(1 if print_reports(reports) else 0)
 
 
-class For(str, Enum):
-    human = "human"
-    machine = "machine"
+ROUTES = ("human", "machine", "machine:detect", "machine:classify")
 
 
 @app.command()
 def decode(
     file: Path = typer.Argument(..., help="A .tcb bitstream."),
-    for_: For = typer.Option(..., "--for", help="human: PNG + mask; machine: JSON of objects + decoded image."),
+    for_: str = typer.Option(..., "--for", help="human | machine | machine:detect | machine:classify"),
     out: Path = typer.Option(..., "--out", help="Output path (PNG for human, JSON for machine)."),
     layers: str = typer.Option("all", "--layers", help="all | base | N (base + first N object layers)."),
     strict: bool = typer.Option(False, "--strict", help="Fail on a truncated or corrupt file instead of "
                                                        "decoding its complete prefix."),
+    reconstruct: Optional[str] = typer.Option(None, "--reconstruct", help="human: classical | diffusion | none "
+                                              "(default: diffusion when TASKCODEC_DIFFUSION_MODEL is set)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Diffusion model (human) or classifier "
+                                        "(machine:classify): hub id, folder or .tflite file."),
+    controlnet: Optional[str] = typer.Option(None, "--controlnet", help="ControlNet on the coarse base (diffusion)."),
+    steps: int = typer.Option(50, "--steps", min=1, help="Diffusion steps (8 is enough for machines, 50 for people)."),
+    seed: int = typer.Option(0, "--seed", help="Diffusion seed (same seed, same image)."),
+    strength: float = typer.Option(1.0, "--strength", min=0.01, max=1.0,
+                                   help="How far diffusion may depart from the coarse base."),
+    tile: int = typer.Option(512, "--tile", min=16, help="Diffusion works on tiles of at most this many pixels."),
+    detector: Optional[str] = typer.Option(None, "--detector", help="machine:detect: a grounding spec "
+                                           "(opencv, onnx:PATH, tflite:PATH, grounding-dino[:MODEL])."),
+    threshold: float = typer.Option(0.25, "--threshold", help="machine:detect: minimum score."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="machine:detect with an open-vocabulary detector."),
 ) -> None:
-    """Decode one bitstream."""
-    from taskcodec import pipeline
+    """Decode one bitstream for a person or a machine tool."""
+    from taskcodec import pipeline, routes
 
+    if for_ not in ROUTES:
+        _fail(TaskcodecError(f"--for must be one of {', '.join(ROUTES)}, not {for_!r}"))
     try:
         bs = pipeline.read_bitstream(file)
         for p in bs.problems:
@@ -192,12 +205,18 @@ def decode(
         if strict and bs.problems:
             raise typer.Exit(1)
         decoded = pipeline.decode_bitstream(bs, layers)
-        if for_ is For.human:
-            img, mask = pipeline.write_human(decoded, out)
-            console.print(f"wrote {img} and {mask} ({len(decoded.layers)} of {len(bs.header.layers)} layers)")
+        sha = routes.sha256_of(file)
+        used = f"({len(decoded.layers)} of {len(bs.header.layers)} layers)"
+        if for_ == "human":
+            img, mask, meta = routes.human(bs, decoded, out, sha, reconstruct, model, controlnet, steps, seed, strength,
+                                           tile)
+            console.print(f"wrote {img}, {mask} and {meta} {used}")
         else:
-            js, img = pipeline.write_machine(decoded, bs, out)
-            console.print(f"wrote {js} and {img} ({len(decoded.layers)} of {len(bs.header.layers)} layers)")
+            tool = for_.partition(":")[2] or None
+            options = {"detector": detector, "threshold": threshold, "model": model,
+                       "labels": [l.strip() for l in labels.split(",") if l.strip()] if labels else None}
+            js, img = routes.machine(bs, decoded, out, sha, tool, options)
+            console.print(f"wrote {js} and {img} {used}")
     except TaskcodecError as exc:
         _fail(exc, 1)
 

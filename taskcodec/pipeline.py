@@ -10,18 +10,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from taskcodec.agents.policy import TaskPolicy
 from taskcodec.codec import bitstream, get_codec
 from taskcodec.decisions import Decision, decide, requests_for, settle
 from taskcodec.errors import TaskcodecError
-from taskcodec.imageio import LoadedImage, atomic_write_bytes, load_image, png_bytes
+from taskcodec.imageio import LoadedImage, atomic_write_bytes, load_image
 from taskcodec.settings import Settings, get_settings
 from taskcodec.store import models as m
 from taskcodec.store import repo
@@ -142,37 +140,7 @@ def decode_bitstream(bs: bitstream.Bitstream, layers: str = "all"):
     return get_codec(bs.header.codec).decode(bs, parse_layers(layers))
 
 
-def decoded_objects(decoded) -> list[dict]:
-    return [{"label": e.label, "box": list(e.box) if e.box else None, "layer": e.index,
-             "importance": e.importance, "quality": e.quality}
-            for e in decoded.layers if e.kind == "object"]
-
-
-def write_human(decoded, out_path: str | Path) -> tuple[Path, Path]:
-    """A full-size PNG, and ``<out>.mask.png`` (white = transmitted object pixels, black = reconstructed)."""
-    out = Path(out_path)
-    mask_path = out.with_name(out.name + ".mask.png")
-    atomic_write_bytes(out, png_bytes(decoded.pixels))
-    atomic_write_bytes(mask_path, png_bytes((decoded.mask.astype(np.uint8) * 255)))
-    return out, mask_path
-
-
-def write_machine(decoded, bs: bitstream.Bitstream, out_path: str | Path) -> tuple[Path, Path]:
-    """A JSON of the decoded objects beside the decoded image (``<out stem>.png``)."""
-    out = Path(out_path)
-    image_path = out.with_suffix(".png") if out.suffix.lower() != ".png" else out.with_name(out.stem + ".decoded.png")
-    atomic_write_bytes(image_path, png_bytes(decoded.pixels))
-    body = {
-        "image": image_path.name, "width": bs.header.width, "height": bs.header.height,
-        "task": bs.header.task, "policy_id": bs.header.policy_id, "encoding_uid": bs.header.encoding_uid,
-        "layers_used": [e.index for e in decoded.layers], "layers_in_file": len(bs.header.layers),
-        "problems": bs.problems, "objects": decoded_objects(decoded),
-    }
-    atomic_write_bytes(out, json.dumps(body, indent=2).encode())
-    return out, image_path
-
-
 __all__ = [
     "Encoded", "decode_bitstream", "decide_objects", "encode_image", "ground_image", "load", "output_names",
-    "parse_layers", "persist", "plan_task", "read_bitstream", "write_human", "write_machine",
+    "parse_layers", "persist", "plan_task", "read_bitstream",
 ]

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     grounding: str = Field(default="opencv", description="Grounding backend spec (see `taskcodec ground`).")
     max_image_pixels: int = Field(default=100_000_000, description="Larger images are refused (decompression bombs).")
 
+    # Human-route reconstruction: a diffusers inpainting model (hub id or folder) makes diffusion the default.
+    diffusion_model: str | None = None
+    controlnet_model: str | None = None
+
     # LLM agent (used by the task agent; empty means the offline planner).
     llm_base_url: str | None = None
     llm_model: str | None = None

@@ -84,3 +84,15 @@ def bad_images(tmp_path) -> dict[str, Path]:
     Image.new("1", (40000, 40000)).save(buf, "PNG")
     (d / "bomb.png").write_bytes(buf.getvalue())
     return {p.stem: p for p in d.iterdir()}
+
+
+def make_tcb(image: Path, task: str, out: Path, grounding: str = "opencv", quality: int = 50) -> Path:
+    """Compress one image through the stage functions (no Prefect): a real, stored bitstream."""
+    from taskcodec import pipeline
+
+    policy = pipeline.plan_task(task)
+    img = pipeline.load(image)
+    g = pipeline.ground_image(img, policy, grounding)
+    enc = pipeline.encode_image(img, pipeline.decide_objects(g, policy), policy, quality=quality)
+    pipeline.persist(img, policy, enc, out, g.backend)
+    return out

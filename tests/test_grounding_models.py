@@ -117,5 +117,7 @@ def test_ground_cli_json_exposes_the_detections(home):
 def test_onnx_spec_errors():
     with pytest.raises(GroundingSpecError, match="needs a model file"):
         get_backend("onnx")
+    with pytest.raises(GroundingSpecError, match="needs a model file"):
+        get_backend("tflite")
     with pytest.raises(GroundingSpecError, match="does not exist"):
         get_backend("onnx:/nonexistent/model.onnx")

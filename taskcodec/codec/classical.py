@@ -222,6 +222,7 @@ class DecodeResult:
     pixels: np.ndarray  # H x W x 3 uint8
     mask: np.ndarray  # H x W bool: True where an object layer's own pixels were transmitted
     layers: list[LayerEntry]  # the layers used, base included
+    base: np.ndarray  # the upsampled base alone (grey without one): what reconstruction starts from
 
 
 def _check_rect(r, w, h, what) -> tuple[int, int, int, int]:
@@ -251,6 +252,7 @@ def decode(bs: Bitstream, max_objects: int | None = None) -> DecodeResult:
         raise BitstreamError(f"bitstream codec version {hd.codec_version!r} is not supported (this build: {CODEC_VERSION})")
     w, h = hd.width, hd.height
     canvas = np.full((h, w, 3), GREY, dtype=np.uint8)
+    base = canvas.copy()
     mask = np.zeros((h, w), dtype=bool)
     taken = np.zeros((h, w), dtype=bool)
     used: list[LayerEntry] = []
@@ -264,6 +266,7 @@ def decode(bs: Bitstream, max_objects: int | None = None) -> DecodeResult:
                 raise BitstreamError(f"{what}: malformed base layer entry")
             sw, sh = _size(entry.meta, what, w, h)
             canvas = resize(decode_raster(payload, fmt, (sw, sh), what), w, h).copy()
+            base = canvas.copy()
             used.append(entry)
             continue
         if max_objects is not None and n_obj >= max_objects:
@@ -282,4 +285,4 @@ def decode(bs: Bitstream, max_objects: int | None = None) -> DecodeResult:
         mask |= own
         used.append(entry)
         n_obj += 1
-    return DecodeResult(canvas, mask, used)
+    return DecodeResult(canvas, mask, used, base)

@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
-from taskcodec import pipeline
+from taskcodec import pipeline, routes
 from taskcodec.errors import TaskcodecError
 from taskcodec.flows.progress import item_done
 from taskcodec.store import repo
@@ -109,18 +109,20 @@ def compress_flow(
 
 read_t = task(pipeline.read_bitstream, name="read", **_stage)
 decode_t = task(pipeline.decode_bitstream, name="decode", cache_policy=NO_CACHE)
-write_human_t = task(pipeline.write_human, name="write", **_stage)
+human_t = task(routes.human, name="reconstruct", **_stage)
 
 
 @flow(name="decode")
-def decode_flow(files: list[str], out_dir: str, layers: str = "all") -> list[dict]:
-    """Decode many bitstreams for people: ``OUT/<stem>.png`` and its mask each."""
+def decode_flow(files: list[str], out_dir: str, layers: str = "all", reconstruct: str | None = None) -> list[dict]:
+    """Decode many bitstreams for people: ``OUT/<stem>.png``, its mask and its metadata each."""
     results = []
     for f in files:
         try:
             bs = read_t(f)
-            out, mask = write_human_t(decode_t(bs, layers), Path(out_dir) / (Path(f).stem + ".png"))
-            results.append({"file": f, "ok": True, "out": str(out), "mask": str(mask), "problems": bs.problems})
+            out, mask, meta = human_t(bs, decode_t(bs, layers), Path(out_dir) / (Path(f).stem + ".png"),
+                                      routes.sha256_of(f), reconstruct)
+            results.append({"file": f, "ok": True, "out": str(out), "mask": str(mask), "meta": str(meta),
+                            "problems": bs.problems})
         except Exception as exc:
             results.append({"file": f, "ok": False, "error": str(exc)})
         item_done(f, results[-1]["ok"])

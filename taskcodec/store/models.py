@@ -128,3 +128,17 @@ class AgentStep(SQLModel, table=True):
     node: str
     outcome: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Decode(SQLModel, table=True):
+    """An output made from a bitstream: which route, which model, where, and its mask."""
+
+    __tablename__ = "decodes"
+    id: int | None = Field(default=None, primary_key=True)
+    encoding_uid: str = Field(index=True)
+    bitstream_sha256: str
+    route: str  # human:classical, human:diffusion, human:none, machine:detect, machine:classify
+    output_path: str
+    mask_path: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

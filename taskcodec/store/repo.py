@@ -150,3 +150,13 @@ def encodings_of_image(s: Session, sha256: str) -> list[m.Encoding]:
         select(m.Encoding).join(m.Image, m.Image.id == m.Encoding.image_id)
         .where(m.Image.sha256 == sha256).order_by(m.Encoding.id)
     ))
+
+
+def record_decode(s: Session, row: m.Decode) -> int:
+    s.add(row)
+    s.commit()
+    return row.id
+
+
+def decodes_of(s: Session, encoding_uid: str) -> list[m.Decode]:
+    return list(s.exec(select(m.Decode).where(m.Decode.encoding_uid == encoding_uid).order_by(m.Decode.id)))

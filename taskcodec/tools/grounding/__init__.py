@@ -4,6 +4,7 @@ Specs:
     ``opencv``        built-in OpenCV detectors, zero download (the default)
     ``onnx:PATH``     a YOLOX / NanoDet / YOLOv8-format COCO-80 ONNX file; a bare file
                       name is also looked up in ``$TASKCODEC_SHARED_DIR/models``
+    ``tflite:PATH``   a YOLOv8-format COCO-80 TFLite file (ai-edge-litert), same lookup
     ``grounding-dino[:MODEL]``  open vocabulary, transformers' Grounding DINO from a hub
                       id (default IDEA-Research/grounding-dino-tiny) or a local folder
 
@@ -41,18 +42,29 @@ def _opencv(arg: str | None) -> GroundingBackend:
 
 
 def _onnx(arg: str | None) -> GroundingBackend:
+    from taskcodec.tools.grounding.onnx import OnnxDetector
+
+    return OnnxDetector(_model_file(arg, "onnx"))
+
+
+def _model_file(arg: str | None, kind: str) -> str:
     from pathlib import Path
 
     from taskcodec.settings import get_settings
-    from taskcodec.tools.grounding.onnx import OnnxDetector
 
     if not arg:
-        raise GroundingSpecError("grounding spec 'onnx' needs a model file: onnx:PATH (e.g. onnx:yolox_nano.onnx)")
+        raise GroundingSpecError(f"grounding spec '{kind}' needs a model file: {kind}:PATH")
     path = Path(arg).expanduser()
     if not path.is_file():  # a bare name may refer to the shared models folder
         shared = get_settings().shared_path / "models" / arg
         path = shared if shared.is_file() else path
-    return OnnxDetector(str(path))
+    return str(path)
+
+
+def _tflite(arg: str | None) -> GroundingBackend:
+    from taskcodec.tools.grounding.tflite import TFLiteDetector
+
+    return TFLiteDetector(_model_file(arg, "tflite"))
 
 
 def _grounding_dino(arg: str | None) -> GroundingBackend:
@@ -62,7 +74,7 @@ def _grounding_dino(arg: str | None) -> GroundingBackend:
 
 
 _FACTORIES: dict[str, Callable[[str | None], GroundingBackend]] = {
-    "opencv": _opencv, "onnx": _onnx, "grounding-dino": _grounding_dino,
+    "opencv": _opencv, "onnx": _onnx, "tflite": _tflite, "grounding-dino": _grounding_dino,
 }
 
 

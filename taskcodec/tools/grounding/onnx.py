@@ -45,6 +45,38 @@ def _grid(size: int, stride: int) -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
 
 
+def letterbox(rgb: np.ndarray, size: int, centred: bool, pad: int = 114) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Fit ``rgb`` into a size x size canvas keeping its aspect ratio; returns (canvas, scale, offset)."""
+    h, w = rgb.shape[:2]
+    r = min(size / h, size / w)
+    nw, nh = int(round(w * r)), int(round(h * r))
+    canvas = np.full((size, size, 3), pad, np.uint8)
+    dx, dy = ((size - nw) // 2, (size - nh) // 2) if centred else (0, 0)
+    canvas[dy:dy + nh, dx:dx + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return canvas, r, (dx, dy)
+
+
+def decode_yolov8(out: np.ndarray, size: int, r: float, offset: tuple[int, int]):
+    """A x 84 rows of (cx, cy, w, h, 80 class scores) -> boxes in original pixels, scores, classes."""
+    xywh = out[:, :4] * (size if out[:, :4].max() <= 2.0 else 1.0)  # some exports give 0-1 coordinates
+    cls = out[:, 4:].argmax(1)
+    scores = out[np.arange(len(out)), 4 + cls]
+    boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
+    dx, dy = offset
+    return (boxes - np.array([dx, dy, dx, dy], np.float32)) / r, scores, cls
+
+
+def finish(boxes, scores, cls, w: int, h: int, min_score: float, iou: float, max_det: int) -> list[RawDetection]:
+    """Score floor, clip to the image, class-aware NMS, best first."""
+    keep_mask = scores >= min_score
+    boxes, scores, cls = boxes[keep_mask], scores[keep_mask], cls[keep_mask]
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    keep = _nms(boxes, scores, cls, iou, max_det)
+    return [RawDetection(class_name=COCO80[int(cls[i])], box=tuple(float(v) for v in boxes[i]),
+                         score=float(scores[i]), raw_score=float(scores[i])) for i in keep]
+
+
 def _nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float, max_det: int) -> np.ndarray:
     if len(boxes) == 0:
         return np.zeros(0, dtype=int)
@@ -103,13 +135,7 @@ class OnnxDetector:
     # -- preprocessing ------------------------------------------------------------------------
 
     def _letterbox(self, rgb: np.ndarray, centred: bool, pad: int = 114) -> tuple[np.ndarray, float, tuple[int, int]]:
-        h, w = rgb.shape[:2]
-        r = min(self.size / h, self.size / w)
-        nw, nh = int(round(w * r)), int(round(h * r))
-        canvas = np.full((self.size, self.size, 3), pad, np.uint8)
-        dx, dy = ((self.size - nw) // 2, (self.size - nh) // 2) if centred else (0, 0)
-        canvas[dy:dy + nh, dx:dx + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        return canvas, r, (dx, dy)
+        return letterbox(rgb, self.size, centred, pad)
 
     def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
         h, w = pixels.shape[:2]
@@ -125,25 +151,14 @@ class OnnxDetector:
             cls = out[:, 5:].argmax(1)
             scores = out[:, 4] * out[np.arange(len(out)), 5 + cls]
         elif self.format == "yolov8":
-            img, r, (dx, dy) = self._letterbox(pixels, centred=True)
+            img, r, offset = self._letterbox(pixels, centred=True)
             x = img.astype(np.float32)[None] / 255.0
             if self.nchw:
                 x = x.transpose(0, 3, 1, 2)
-            out = self.session.run(None, {self.input_name: x})[0][0].T  # A x 84
-            xywh = out[:, :4] * (self.size if out[:, :4].max() <= 2.0 else 1.0)
-            cls = out[:, 4:].argmax(1)
-            scores = out[np.arange(len(out)), 4 + cls]
-            boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
-            boxes = (boxes - np.array([dx, dy, dx, dy], np.float32)) / r
+            boxes, scores, cls = decode_yolov8(self.session.run(None, {self.input_name: x})[0][0].T, self.size, r, offset)
         else:
             boxes, scores, cls = self._nanodet(pixels)
-        keep_mask = scores >= self.min_score
-        boxes, scores, cls = boxes[keep_mask], scores[keep_mask], cls[keep_mask]
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        keep = _nms(boxes, scores, cls, self.iou, self.max_det)
-        return [RawDetection(class_name=COCO80[int(cls[i])], box=tuple(float(v) for v in boxes[i]),
-                             score=float(scores[i]), raw_score=float(scores[i])) for i in keep]
+        return finish(boxes, scores, cls, w, h, self.min_score, self.iou, self.max_det)
 
     def _nanodet(self, pixels: np.ndarray):
         img, r, (dx, dy) = self._letterbox(pixels, centred=True, pad=0)

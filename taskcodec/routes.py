@@ -1,0 +1,121 @@
+"""Decode routes: what a decoded bitstream is turned into, and the record of it.
+
+    human    a full-size PNG + ``<out>.mask.png`` (white = transmitted pixels, black =
+             reconstructed) + ``<out>.json`` metadata; reconstruction ``classical``
+             (default), ``diffusion`` (default when TASKCODEC_DIFFUSION_MODEL is set) or
+             ``none`` (the raw composite)
+    machine  ``machine`` (the decoded objects), ``machine:detect``, ``machine:classify``:
+             a JSON beside the decoded PNG
+
+Every output is recorded in the ``decodes`` table, so ``taskcodec why`` lists it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskcodec.codec.bitstream import Bitstream
+from taskcodec.errors import TaskcodecError
+from taskcodec.imageio import atomic_write_bytes, png_bytes
+from taskcodec.settings import Settings, get_settings
+from taskcodec.store import models as m
+from taskcodec.store import repo
+from taskcodec.store.db import session
+
+RECONSTRUCT = ("classical", "diffusion", "none")
+
+
+def decoded_objects(decoded) -> list[dict]:
+    return [{"label": e.label, "box": list(e.box) if e.box else None, "layer": e.index,
+             "importance": e.importance, "quality": e.quality}
+            for e in decoded.layers if e.kind == "object"]
+
+
+def _common(bs: Bitstream, decoded) -> dict[str, Any]:
+    return {"encoding_uid": bs.header.encoding_uid, "task": bs.header.task, "policy_id": bs.header.policy_id,
+            "codec": f"{bs.header.codec} v{bs.header.codec_version}", "width": bs.header.width,
+            "height": bs.header.height, "layers_used": [e.index for e in decoded.layers],
+            "layers_in_file": len(bs.header.layers), "problems": list(bs.problems)}
+
+
+def _record(bs: Bitstream, data_sha: str, route: str, out: Path, mask: Path | None, meta: dict,
+            settings: Settings | None) -> None:
+    with session(settings) as s:
+        repo.record_decode(s, m.Decode(encoding_uid=bs.header.encoding_uid, bitstream_sha256=data_sha, route=route,
+                                       output_path=str(out.resolve()), mask_path=str(mask.resolve()) if mask else None,
+                                       meta=meta))
+
+
+@lru_cache(maxsize=2)
+def _diffusion(model: str | None, controlnet: str | None):
+    from taskcodec.tools.reconstruct.diffusion import DiffusionReconstructor
+
+    return DiffusionReconstructor(model, controlnet)
+
+
+def default_reconstruct(settings: Settings | None = None) -> str:
+    return "diffusion" if (settings or get_settings()).diffusion_model else "classical"
+
+
+def human(bs: Bitstream, decoded, out_path: str | Path, data_sha: str, reconstruct: str | None = None,
+          model: str | None = None, controlnet: str | None = None, steps: int = 50, seed: int = 0,
+          strength: float = 1.0, tile: int = 512, settings: Settings | None = None) -> tuple[Path, Path, Path]:
+    """Write the human-route PNG, its mask and its metadata; returns their paths."""
+    s = settings or get_settings()
+    how = reconstruct or default_reconstruct(s)
+    if how not in RECONSTRUCT:
+        raise TaskcodecError(f"--reconstruct must be one of {', '.join(RECONSTRUCT)}, not {how!r}")
+    meta: dict[str, Any] = {"route": "human", "reconstruct": how, **_common(bs, decoded),
+                            "transmitted_fraction": round(float(decoded.mask.mean()), 5)}
+    if how == "none":
+        pixels = decoded.pixels
+    elif how == "classical":
+        from taskcodec.tools.reconstruct.classical import reconstruct as classical
+
+        pixels = classical(decoded.pixels, decoded.base, decoded.mask)
+    else:
+        from taskcodec.tools.reconstruct.diffusion import build_prompt
+
+        model, controlnet = model or s.diffusion_model, controlnet or s.controlnet_model
+        recon = _diffusion(model, controlnet)
+        prompt = build_prompt([e.label for e in decoded.layers if e.kind == "object"], bs.header.task)
+        pixels = recon(decoded.pixels, decoded.mask, prompt, steps=steps, seed=seed, strength=strength, tile=tile)
+        meta.update(model=recon.model, controlnet=recon.controlnet, steps=steps, seed=seed, strength=strength,
+                    tile=tile, prompt=prompt, device=recon.device)
+    assert (pixels[decoded.mask] == decoded.pixels[decoded.mask]).all(), "transmitted pixels must be exact"
+    out = Path(out_path)
+    mask_path, meta_path = out.with_name(out.name + ".mask.png"), out.with_name(out.name + ".json")
+    atomic_write_bytes(out, png_bytes(pixels))
+    atomic_write_bytes(mask_path, png_bytes(decoded.mask.astype(np.uint8) * 255))
+    meta.update(image=out.name, mask=mask_path.name)
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    _record(bs, data_sha, f"human:{how}", out, mask_path, meta, s)
+    return out, mask_path, meta_path
+
+
+def machine(bs: Bitstream, decoded, out_path: str | Path, data_sha: str, tool: str | None = None,
+            options: dict | None = None, settings: Settings | None = None) -> tuple[Path, Path]:
+    """Write the machine-route JSON and the decoded PNG beside it; returns their paths."""
+    out = Path(out_path)
+    image_path = out.with_suffix(".png") if out.suffix.lower() != ".png" else out.with_name(out.stem + ".decoded.png")
+    atomic_write_bytes(image_path, png_bytes(decoded.pixels))
+    body: dict[str, Any] = {"route": f"machine:{tool}" if tool else "machine", "image": image_path.name,
+                            **_common(bs, decoded), "objects": decoded_objects(decoded)}
+    if tool:
+        from taskcodec.tools.machine import get_tool
+
+        body["result"] = get_tool(tool)(decoded, bs, options or {})
+    atomic_write_bytes(out, json.dumps(body, indent=2).encode())
+    meta = {k: v for k, v in body.items() if k not in ("objects", "result")}
+    _record(bs, data_sha, body["route"], out, None, meta, settings)
+    return out, image_path
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
