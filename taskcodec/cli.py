@@ -245,6 +245,83 @@ def why(
 
 
 @app.command()
+def archive(
+    task: str = typer.Option(..., "--task", help="What the archive is kept for."),
+    source: Path = typer.Option(..., "--source", help="Folder of images (searched recursively)."),
+    out: Path = typer.Option(..., "--out", help="Archive folder: OUT/<relative path>.tcb per image."),
+    codec: str = typer.Option("classical", "--codec"),
+    quality: int = typer.Option(60, "--quality", min=1, max=100),
+    grounding: Optional[str] = typer.Option(None, "--grounding", help="Backend spec (default TASKCODEC_GROUNDING)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Dask worker processes (default: one "
+                                          "thread; TASKCODEC_DASK_ADDRESS uses an existing Dask cluster)."),
+    delete_originals: bool = typer.Option(False, "--delete-originals-after-verify",
+                                          help="Delete each original once its bitstream was decoded and verified."),
+) -> None:
+    """Archive what is new in SOURCE (by content hash), verify every bitstream, record it (a Prefect flow)."""
+    from taskcodec.archive import list_images
+
+    try:
+        n = len(list_images(source))
+    except TaskcodecError as exc:
+        _fail(exc)
+    from taskcodec.flows import run_archive
+
+    with _progress(n, "archive"):
+        try:
+            items = run_archive(task, str(source), str(out), workers=workers, codec=codec, quality=quality,
+                                grounding=grounding, delete_originals_after_verify=delete_originals)
+        except TaskcodecError as exc:
+            _fail(exc)
+    t = Table("image", "status", "bytes", "original deleted", "bitstream / reason")
+    for i in items:
+        colour = {"archived": "green", "skipped": "cyan", "failed": "red"}[i.status]
+        t.add_row(i.path, f"[{colour}]{i.status}[/]", f"{i.bytes:,}" if i.bytes else "", "yes" if i.deleted_original
+                  else "", i.bitstream if i.status != "failed" else i.reason)
+    console.print(t)
+    counts = {s: sum(i.status == s for i in items) for s in ("archived", "skipped", "failed")}
+    console.print(f"{counts['archived']} archived, {counts['skipped']} already archived, {counts['failed']} failed")
+    raise typer.Exit(1 if counts["failed"] else 0)
+
+
+@app.command()
+def schedule(
+    name: str = typer.Option(..., "--name", help="The job's name (an existing job is updated)."),
+    cron: str = typer.Option(..., "--cron", help='Cron expression, e.g. "0 2 * * *" for 02:00 daily.'),
+    task: str = typer.Option(..., "--task"),
+    source: Path = typer.Option(..., "--source"),
+    out: Path = typer.Option(..., "--out"),
+    quality: int = typer.Option(60, "--quality", min=1, max=100),
+    grounding: Optional[str] = typer.Option(None, "--grounding"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1),
+    delete_originals: bool = typer.Option(False, "--delete-originals-after-verify"),
+) -> None:
+    """Store a standing archive job on a cron schedule; `taskcodec serve` runs it when due."""
+    from taskcodec.agents.policy import normalise_task
+    from taskcodec.flows.schedules import save_schedule
+
+    params = {"task_text": task, "source": str(source.resolve()), "out_dir": str(out.resolve()), "quality": quality,
+              "grounding": grounding, "workers": workers, "delete_originals_after_verify": delete_originals}
+    try:
+        normalise_task(task)
+        row, registered = save_schedule(name, cron, params)
+    except TaskcodecError as exc:
+        _fail(exc)
+    where = "registered with the Prefect server" if registered else "stored (set PREFECT_API_URL to register it)"
+    console.print(f"schedule '{row.name}' ({row.cron}) {where}; run `taskcodec serve` to execute it when due")
+
+
+@app.command()
+def serve() -> None:
+    """Serve every stored schedule with Prefect until interrupted (needs PREFECT_API_URL)."""
+    from taskcodec.flows.schedules import serve_schedules
+
+    try:
+        serve_schedules()
+    except TaskcodecError as exc:
+        _fail(exc, 1)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("taskcodec-demo"), "--out", help="Where the demo writes its outputs."),
     task: str = typer.Option("privacy audit: keep people and faces sharp", "--task"),

@@ -85,6 +85,7 @@ def encode_image(
 def persist(
     image: LoadedImage, policy: TaskPolicy, encoded: Encoded, out_path: str | Path, grounding: str,
     run_id: int | None = None, timings: dict | None = None, settings: Settings | None = None,
+    archive_key: str | None = None,
 ) -> int:
     """Write the bitstream (temp name, then rename) and record it with its layers and decisions."""
     out = Path(out_path)
@@ -97,7 +98,7 @@ def persist(
             codec_version=hd.codec_version, settings=hd.settings, grounding=grounding,
             bitstream_path=str(out.resolve()), bitstream_sha256=hashlib.sha256(encoded.data).hexdigest(),
             bytes=len(encoded.data), bpp=round(8 * len(encoded.data) / (hd.width * hd.height), 5),
-            timings=timings or {},
+            timings=timings or {}, archive_key=archive_key,
         )
         layers = [m.Layer(encoding_id=0, index=e.index, kind=e.kind, label=e.label,
                           box=list(e.box) if e.box else None, importance=e.importance, quality=e.quality,

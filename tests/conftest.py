@@ -9,6 +9,7 @@ from pathlib import Path
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="taskcodec-tests-"))
 os.environ["TASKCODEC_HOME"] = str(_SESSION_HOME)
+os.environ["TASKCODEC_TESTS_HOME"] = str(_SESSION_HOME)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.pop("TASKCODEC_DATABASE_URL", None)

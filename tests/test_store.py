@@ -10,7 +10,7 @@ from taskcodec.settings import Settings
 from taskcodec.store import models as m
 from taskcodec.store.db import get_engine, session
 
-TABLES = {"tasks", "policies", "images", "encodings", "layers", "decisions", "runs", "agent_steps", "decodes", "alembic_version"}
+TABLES = {"tasks", "policies", "images", "encodings", "layers", "decisions", "runs", "agent_steps", "decodes", "schedules", "alembic_version"}
 
 
 def test_migrations_create_every_table_in_wal_mode(home):
@@ -18,7 +18,7 @@ def test_migrations_create_every_table_in_wal_mode(home):
     assert TABLES <= set(inspect(eng).get_table_names())
     with eng.connect() as c:
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
 
 
 def test_policy_is_cached_and_refresh_makes_a_new_version(home):

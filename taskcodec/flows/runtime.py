@@ -25,6 +25,8 @@ def configure_prefect() -> None:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+        "DASK_LOGGING__DISTRIBUTED": "warning",
+        "DASK_DISTRIBUTED__WORKER__DAEMON": "false",
     }
     for k, v in defaults.items():
         os.environ.setdefault(k, v)

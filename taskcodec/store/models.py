@@ -66,6 +66,8 @@ class Encoding(SQLModel, table=True):
     __tablename__ = "encodings"
     id: int | None = Field(default=None, primary_key=True)
     uid: str = Field(index=True, unique=True, description="also written into the bitstream header")
+    archive_key: str | None = Field(default=None, unique=True,
+                                    description="archive flow: hash of image content, policy version and codec settings")
     image_id: int = Field(foreign_key="images.id", index=True)
     policy_id: int | None = Field(default=None, foreign_key="policies.id", index=True)
     run_id: int | None = Field(default=None, foreign_key="runs.id", index=True)
@@ -142,3 +144,15 @@ class Decode(SQLModel, table=True):
     mask_path: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Schedule(SQLModel, table=True):
+    """A standing archival job: served on its cron schedule by ``taskcodec serve``."""
+
+    __tablename__ = "schedules"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    cron: str
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,113 @@
+"""Archive stages: what is new, the idempotency key, verification and safe deletion.
+
+An image is archived once per (content, policy version, codec settings): that triple
+hashes to ``archive_key``, unique in the store, so a re-run, a concurrent run or a
+run after a crash never encodes it twice. An original is deleted only after its
+bitstream was read back from disk, CRC-checked, decoded to the right size and its
+row committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import select
+
+from taskcodec.codec import bitstream, get_codec
+from taskcodec.errors import BitstreamError, TaskcodecError
+from taskcodec.settings import Settings
+from taskcodec.store import models as m
+from taskcodec.store.db import session
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def list_images(source: str | Path) -> list[Path]:
+    root = Path(source)
+    if not root.is_dir():
+        raise TaskcodecError(f"{root}: source folder does not exist")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def archive_key(image_sha256: str, policy_id: int, codec: str, settings: dict) -> str:
+    blob = json.dumps({"image": image_sha256, "policy": policy_id, "codec": codec, "settings": settings},
+                      sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def output_path(out_dir: str | Path, source: str | Path, image: str | Path) -> Path:
+    """The bitstream mirrors the image's place under the source folder: a/b.jpg -> OUT/a/b.jpg.tcb."""
+    rel = Path(image).resolve().relative_to(Path(source).resolve())
+    return Path(out_dir) / rel.parent / (rel.name + ".tcb")
+
+
+def sweep_temp_files(out_dir: str | Path) -> int:
+    """Remove the temporary files a killed run left behind (``.<name>.<random>.tmp``)."""
+    n = 0
+    for p in Path(out_dir).rglob(".*.tmp"):
+        try:
+            p.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n
+
+
+def verify_file(path: str | Path, expect_sha256: str | None = None) -> bitstream.Bitstream:
+    """Read a bitstream back from disk and prove it decodes completely; raises BitstreamError otherwise."""
+    data = Path(path).read_bytes()
+    if expect_sha256 is not None and hashlib.sha256(data).hexdigest() != expect_sha256:
+        raise BitstreamError("content differs from the recorded bitstream", path)
+    bs = bitstream.unpack(data, path)
+    if bs.problems:
+        raise BitstreamError("; ".join(bs.problems), path)
+    decoded = get_codec(bs.header.codec).decode(bs)
+    if decoded.pixels.shape[:2] != (bs.header.height, bs.header.width):
+        raise BitstreamError("decoded size differs from the header", path)
+    return bs
+
+
+@dataclass
+class Archived:
+    encoding_id: int
+    bitstream_path: str
+    bitstream_sha256: str
+
+
+def find_archived(key: str, settings: Settings | None = None) -> Archived | None:
+    """The encoding already stored under ``key`` whose file is still present and intact."""
+    with session(settings) as s:
+        row = s.exec(select(m.Encoding).where(m.Encoding.archive_key == key)).first()
+    if row is None:
+        return None
+    return Archived(row.id, row.bitstream_path, row.bitstream_sha256)
+
+
+def drop_stale(key: str, settings: Settings | None = None) -> None:
+    """Release the key of an encoding whose file is gone or damaged, so the image is archived
+    again; the old rows stay, as the audit of what was once written."""
+    with session(settings) as s:
+        row = s.exec(select(m.Encoding).where(m.Encoding.archive_key == key)).first()
+        if row is not None:
+            row.archive_key = None
+            s.add(row)
+            s.commit()
+
+
+def delete_original(image: str | Path, archived: Archived) -> None:
+    """Delete ``image`` only if its bitstream on disk verifies against the stored record."""
+    verify_file(archived.bitstream_path, archived.bitstream_sha256)
+    os.unlink(image)

@@ -1,0 +1,149 @@
+"""``archive`` flow: compress what is new in a folder, verify every bitstream, record it.
+
+Per image (one Prefect task, run by a thread pool, or by Dask worker processes
+when ``workers`` > 1 or ``TASKCODEC_DASK_ADDRESS`` is set):
+
+    hash -> already archived? (archive_key) -> load -> ground -> decide -> encode
+         -> verify in memory -> write (temp + rename) -> verify on disk -> persist
+         -> [delete the original after verification]
+
+Idempotent: an image whose (content, policy version, codec settings) is already in
+the store with an intact file is skipped. Crash-safe: files appear only whole
+(rename), rows only with their file, and a re-run finishes what a killed one left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from taskcodec import archive, pipeline
+from taskcodec.agents.policy import TaskPolicy
+from taskcodec.errors import BitstreamError, TaskcodecError
+from taskcodec.flows.compress import _transient
+from taskcodec.flows.progress import item_done
+from taskcodec.imageio import atomic_write_bytes
+from taskcodec.store import repo
+from taskcodec.store.db import session
+
+
+class ArchiveItem(BaseModel):
+    path: str
+    status: str  # archived | skipped | failed
+    reason: str = ""
+    bitstream: str | None = None
+    bytes: int | None = None
+    deleted_original: bool = False
+    seconds: float = 0.0
+
+
+def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec: str, quality: int,
+                grounding: str | None, delete_originals: bool, run_id: int | None) -> ArchiveItem:
+    t0 = time.perf_counter()
+    try:
+        sha = archive.sha256_file(path)
+        params = {"quality": quality, "grounding": grounding}
+        key = archive.archive_key(sha, policy.policy_id, codec, params)
+        done = archive.find_archived(key)
+        if done is not None:
+            try:
+                archive.verify_file(done.bitstream_path, done.bitstream_sha256)
+            except (BitstreamError, OSError):
+                archive.drop_stale(key)  # its file is gone or damaged: archive it again
+                done = None
+        if done is not None:
+            deleted = _delete(path, done, delete_originals)
+            return ArchiveItem(path=path, status="skipped", reason="already archived", bitstream=done.bitstream_path,
+                               deleted_original=deleted, seconds=round(time.perf_counter() - t0, 3))
+        image = pipeline.load(path)
+        if image.sha256 != sha:
+            raise TaskcodecError(f"{path}: file changed while it was being archived")
+        g = pipeline.ground_image(image, policy, grounding)
+        encoded = pipeline.encode_image(image, pipeline.decide_objects(g, policy), policy, codec, quality)
+        out = archive.output_path(out_dir, source, path)
+        atomic_write_bytes(out, encoded.data)
+        archive.verify_file(out)
+        try:
+            enc_id = pipeline.persist(image, policy, encoded, out, g.backend, run_id,
+                                      {"ground_s": g.seconds, "encode_s": encoded.seconds}, archive_key=key)
+        except IntegrityError:  # a concurrent run archived the same content first: keep its row and file
+            done = archive.find_archived(key)
+            return ArchiveItem(path=path, status="skipped", reason="archived concurrently",
+                               bitstream=done.bitstream_path if done else None,
+                               seconds=round(time.perf_counter() - t0, 3))
+        done = archive.Archived(enc_id, str(out.resolve()), hashlib.sha256(encoded.data).hexdigest())
+        deleted = _delete(path, done, delete_originals)
+        return ArchiveItem(path=path, status="archived", bitstream=str(out), bytes=len(encoded.data),
+                           deleted_original=deleted, seconds=round(time.perf_counter() - t0, 3))
+    except Exception as exc:  # one bad image fails only itself
+        msg = str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"
+        return ArchiveItem(path=path, status="failed", reason=msg, seconds=round(time.perf_counter() - t0, 3))
+
+
+def _delete(path: str, done: archive.Archived, enabled: bool) -> bool:
+    if not enabled:
+        return False
+    archive.delete_original(path, done)
+    return True
+
+
+archive_t = task(archive_one, name="archive-image", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
+                 retry_condition_fn=_transient)
+
+
+def task_runner(workers: int | None, n_items: int):
+    """Dask for real parallelism (separate processes), threads otherwise."""
+    address = os.environ.get("TASKCODEC_DASK_ADDRESS")
+    if address or (workers and workers > 1):
+        from prefect_dask import DaskTaskRunner
+
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=1)
+
+
+@flow(name="archive")
+def archive_flow(task_text: str, source: str, out_dir: str, codec: str = "classical", quality: int = 60,
+                 grounding: str | None = None, delete_originals_after_verify: bool = False) -> list[ArchiveItem]:
+    """Archive every new image under ``source`` into ``out_dir`` for ``task_text``."""
+    policy = pipeline.plan_task(task_text)
+    images = archive.list_images(source)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    swept = archive.sweep_temp_files(out_dir)
+    params = dict(task=task_text, source=source, out_dir=out_dir, codec=codec, quality=quality, grounding=grounding,
+                  delete_originals=delete_originals_after_verify, images=len(images), policy_id=policy.policy_id,
+                  temp_files_swept=swept)
+    with session() as s:
+        run_id = repo.start_run(s, "archive", str(flow_run.id) if flow_run.id else None, params)
+    futures = [archive_t.submit(str(p), source, out_dir, policy, codec, quality, grounding,
+                                delete_originals_after_verify, run_id) for p in images]
+    items = []
+    for p, f in zip(images, futures):
+        try:
+            item = f.result()
+        except Exception as exc:
+            item = ArchiveItem(path=str(p), status="failed", reason=f"{type(exc).__name__}: {exc}")
+        items.append(item)
+        item_done(item.path, item.status != "failed")
+    with session() as s:
+        repo.finish_run(s, run_id, sum(i.status != "failed" for i in items),
+                        [{"path": i.path, "error": i.reason} for i in items if i.status == "failed"])
+    return items
+
+
+def run_archive(task_text: str, source: str, out_dir: str, workers: int | None = None, **kw) -> list[ArchiveItem]:
+    """Run the archive flow with the task runner that ``workers`` asks for."""
+    n = len(archive.list_images(source))
+    return archive_flow.with_options(task_runner=task_runner(workers, n))(task_text, source, out_dir, **kw)
