@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import write_section  # noqa: E402
+from taskcodec.bench.report import write_section  # noqa: E402
 
 TASKS = ["count vehicles and people at this crossing", "kitchen hygiene: knives, forks and ovens",
          "wildlife camera trap: zebras and giraffes", "keep an eye on the pets", "parking lot: cars and plates",

@@ -134,8 +134,9 @@ def print_reports(reports) -> int:
 @app.command()
 def compress(
     images: list[Path] = typer.Argument(..., help="Image files."),
-    task: str = typer.Option(..., "--task", help="What the images are for."),
+    task: Optional[str] = typer.Option(None, "--task", help="What the images are for (omit with --full)."),
     out: Path = typer.Option(..., "--out", help="Output folder: one <stem>.tcb per image."),
+    full: bool = typer.Option(False, "--full", help="Whole-image mode: no task, no grounding (human archives)."),
     codec: str = typer.Option("classical", "--codec", help="Codec name."),
     quality: int = typer.Option(60, "--quality", min=1, max=100, help="1-100, higher = better."),
     budget_bytes: Optional[int] = typer.Option(None, "--budget-bytes", min=1,
@@ -149,7 +150,10 @@ def compress(
     from taskcodec.tools.grounding import get_backend
 
     try:  # fail fast, before Prefect starts, on what would fail every image
-        normalise_task(task)
+        if full == (task is not None):
+            raise TaskcodecError("give --task TASK, or --full for whole-image mode (not both)")
+        if not full:
+            normalise_task(task)
         get_codec(codec)
         from taskcodec.settings import get_settings
 
@@ -161,7 +165,7 @@ def compress(
     with _progress(len(images), "compress"):
         try:
             reports = compress_flow(task, [str(p) for p in images], str(out), codec, quality, budget_bytes,
-                                    grounding, threshold)
+                                    grounding, threshold, full)
         except TaskcodecError as exc:
             _fail(exc)
     raise typer.Exit(1 if print_reports(reports) else 0)
@@ -319,6 +323,47 @@ def serve() -> None:
         serve_schedules()
     except TaskcodecError as exc:
         _fail(exc, 1)
+
+
+@app.command()
+def bench(
+    images: Optional[Path] = typer.Option(None, "--images", help="COCO images folder (default: shared coco-val158)."),
+    annotations: Optional[Path] = typer.Option(None, "--annotations", help="COCO instances JSON."),
+    kodak: Optional[Path] = typer.Option(None, "--kodak", help="Image folder for human viewing (default: Kodak)."),
+    out: Path = typer.Option(Path("bench-out"), "--out"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images of each set."),
+    grounding: str = typer.Option("onnx:yolox_nano.onnx", "--grounding", help="Grounding backend at the encoder."),
+    judge: str = typer.Option("tflite:yolov8n_int8.tflite", "--judge", help="A different detector that judges."),
+    docs: bool = typer.Option(True, "--docs/--no-docs", help="Write the summary into docs/benchmarks.md."),
+) -> None:
+    """Rate-accuracy curves and BD-rates of taskcodec against JPEG, WebP and AVIF (a Prefect flow)."""
+    from taskcodec.settings import get_settings
+
+    shared = get_settings().shared_path / "data"
+    images = images or shared / "coco-val158" / "images"
+    annotations = annotations or shared / "coco-val158" / "instances.json"
+    kodak = kodak or shared / "kodak"
+    for p, what in ((images, "--images"), (annotations, "--annotations")):
+        if not p.exists():
+            _fail(TaskcodecError(f"{what} {p} does not exist (set TASKCODEC_SHARED_DIR or pass it)"))
+    if grounding == judge:
+        err.print("[yellow]warning:[/] the judge is the grounding detector: the result flatters taskcodec")
+    from taskcodec.bench.flow import bench_flow, summary_markdown
+
+    try:
+        result = bench_flow(str(images), str(annotations), str(kodak), str(out), grounding, judge, limit)
+    except TaskcodecError as exc:
+        _fail(exc, 1)
+    import sys as _sys
+
+    command = "taskcodec " + " ".join(_sys.argv[1:])
+    md = summary_markdown(result, command)
+    (out / "summary.md").write_text(md + "\n")
+    if docs:
+        from taskcodec.bench.report import write_section
+
+        write_section("bench", "Rate-accuracy benchmark (issue 7)", md + f"\n\nPlots and every point: `{out}/`.")
+    console.print(md)
 
 
 @app.command()

@@ -18,6 +18,7 @@ Reason codes
     not_detected       drop: a groundable policy label with no detection here
     background_coarse  transmit: coarse base layer of the whole image
     background_none    drop: the policy asks for no background
+    full_image         transmit: whole-image mode, no task (``compress --full``)
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def settle(
         if o is not None:
             upd.update(action=o.action, reason=o.reason, layer_index=o.layer_index, quality=o.quality,
                        bytes=o.bytes, numbers={**d.numbers, **o.numbers})
-        elif d.reason == "background_coarse" and base is not None:
+        elif d.reason in ("background_coarse", "full_image") and base is not None:
             upd.update(layer_index=0, quality=base["quality"], bytes=base["bytes"], numbers={"scale": base["scale"]})
         d = d.model_copy(update=upd)
         final.append(d.model_copy(update={"sentence": explain(d)}))
@@ -186,6 +187,9 @@ def explain(d: Decision) -> str:
             return "background: a coarse base layer was planned but not written."
         return (f"background sent as a coarse base layer at 1/{n.get('scale')} scale, quality {d.quality}, "
                 f"{d.bytes:,} bytes, so consumers keep the context around the objects.")
+    if r == "full_image":
+        return (f"whole-image mode (no task): the full image coded at quality {d.quality}, {d.bytes:,} bytes."
+                if d.bytes is not None else "whole-image mode (no task).")
     if r == "background_none":
         return "the policy asks for no background: no base layer, untransmitted pixels decode as grey."
     return f"{_obj(d)}: {d.action} ({r})."

@@ -82,8 +82,19 @@ def encode_image(
     return Encoded(result.data, result.header, settled, result.seconds)
 
 
+def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
+                budget_bytes: int | None = None) -> Encoded:
+    """Whole-image mode: no task, no grounding; one decision records it."""
+    mod = get_codec(codec)
+    result = mod.encode(image.pixels, [], mod.ClassicalParams(quality=quality, budget_bytes=budget_bytes, full=True),
+                        encoding_uid=uuid.uuid4().hex)
+    decisions = settle([Decision(action="transmit", reason="full_image", label="whole image")], [], result.base,
+                       budget_bytes)
+    return Encoded(result.data, result.header, decisions, result.seconds)
+
+
 def persist(
-    image: LoadedImage, policy: TaskPolicy, encoded: Encoded, out_path: str | Path, grounding: str,
+    image: LoadedImage, policy: TaskPolicy | None, encoded: Encoded, out_path: str | Path, grounding: str,
     run_id: int | None = None, timings: dict | None = None, settings: Settings | None = None,
     archive_key: str | None = None,
 ) -> int:
@@ -94,7 +105,8 @@ def persist(
     with session(settings) as s:
         image_id = repo.record_image(s, image.path, image.sha256, image.size_bytes, image.width, image.height)
         enc = m.Encoding(
-            uid=hd.encoding_uid, image_id=image_id, policy_id=policy.policy_id, run_id=run_id, codec=hd.codec,
+            uid=hd.encoding_uid, image_id=image_id, policy_id=policy.policy_id if policy else None, run_id=run_id,
+            codec=hd.codec,
             codec_version=hd.codec_version, settings=hd.settings, grounding=grounding,
             bitstream_path=str(out.resolve()), bitstream_sha256=hashlib.sha256(encoded.data).hexdigest(),
             bytes=len(encoded.data), bpp=round(8 * len(encoded.data) / (hd.width * hd.height), 5),

@@ -48,6 +48,7 @@ class ClassicalParams(BaseModel):
     format: Literal["auto", "avif", "webp"] = "auto"
     quality_offset: dict[str, int] = Field(default_factory=lambda: {"high": 0, "medium": -10, "low": -20})
     background: Literal["coarse", "none"] = "coarse"
+    full: bool = Field(default=False, description="Whole-image mode: the base at full resolution, no objects.")
 
 
 def base_plan(quality: int) -> tuple[int, int]:
@@ -160,8 +161,10 @@ def encode(
 
     base_info = None
     prediction = np.full_like(pixels, GREY)
-    if params.background == "coarse":
-        factor, bq = base_plan(params.quality)
+    if params.full:
+        requests = []
+    if params.background == "coarse" or params.full:
+        factor, bq = (1, params.quality) if params.full else base_plan(params.quality)
         tries = [(factor, bq), (factor, max(1, bq - 20)), (factor * 2, max(1, bq - 20)), (factor * 4, 1)]
         for factor, bq in tries:
             entry, payload, pred = _base_layer(pixels, factor, bq, params.format)

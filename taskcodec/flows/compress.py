@@ -61,10 +61,20 @@ class ImageReport(BaseModel):
     seconds: float = 0.0
 
 
+encode_full_t = task(pipeline.encode_full, name="encode", **_stage)
+
+
 def _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id) -> ImageReport:
     t0 = time.perf_counter()
     try:
         image = load_t(path)
+        if policy is None:  # whole-image mode
+            encoded = encode_full_t(image, codec, quality, budget_bytes)
+            enc_id = persist_t(image, None, encoded, out_path, "none", run_id, {"encode_s": encoded.seconds})
+            return ImageReport(path=str(path), ok=True, bitstream=str(out_path), encoding_id=enc_id,
+                               width=image.width, height=image.height, bytes=len(encoded.data),
+                               bpp=round(8 * len(encoded.data) / (image.width * image.height), 4), layers=1,
+                               transmitted=0, dropped=0, seconds=round(time.perf_counter() - t0, 3))
         g = ground_t(image, policy, grounding)
         decisions = decide_t(g, policy, threshold)
         t1 = time.perf_counter()
@@ -86,13 +96,16 @@ def _compress_one(path, out_path, policy, codec, quality, budget_bytes, groundin
 
 @flow(name="compress")
 def compress_flow(
-    task_text: str, images: list[str], out_dir: str, codec: str = "classical", quality: int = 60,
+    task_text: str | None, images: list[str], out_dir: str, codec: str = "classical", quality: int = 60,
     budget_bytes: int | None = None, grounding: str | None = None, threshold: float | None = None,
+    full: bool = False,
 ) -> list[ImageReport]:
-    """Plan the task once, then load, ground, decide, encode and persist every image."""
-    policy = plan_t(task_text)
-    params = dict(task=task_text, images=len(images), out_dir=out_dir, codec=codec, quality=quality,
-                  budget_bytes=budget_bytes, grounding=grounding, threshold=threshold, policy_id=policy.policy_id)
+    """Plan the task once, then load, ground, decide, encode and persist every image
+    (``full``: no task, every image coded whole)."""
+    policy = None if full else plan_t(task_text)
+    params = dict(task=task_text, images=len(images), out_dir=out_dir, codec=codec, quality=quality, full=full,
+                  budget_bytes=budget_bytes, grounding=grounding, threshold=threshold,
+                  policy_id=policy.policy_id if policy else None)
     with session() as s:
         run_id = repo.start_run(s, "compress", str(flow_run.id) if flow_run.id else None, params)
     Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import datetime
 import re
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+DOC = Path.cwd() / "docs" / "benchmarks.md"  # the checkout the command is run from
 HEAD = "# Benchmarks\n\nEvery figure below was written by the script named in its section; rerun it to refresh.\n"
 
 

@@ -1,0 +1,155 @@
+"""``taskcodec bench`` as a Prefect flow: one task per operating point; writes
+OUT/results.json, OUT/results.csv, OUT/*.png plots and a markdown summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from taskcodec.agents.policy import policy_from_labels
+from taskcodec.bench import run as B
+from taskcodec.imageio import load_image
+from taskcodec.tools.grounding import get_backend, ground
+
+point_t = task(B.run_point, name="bench-point", cache_policy=NO_CACHE)
+
+
+@flow(name="bench")
+def bench_flow(images: str, annotations: str, kodak: str | None, out: str, grounding: str, judge: str,
+               limit: int | None = None, grounding_threshold: float = 0.3) -> dict:
+    t_start = time.perf_counter()
+    gt, items = B.load_coco(Path(images), Path(annotations), limit)
+    cat_ids = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
+    judge_b = get_backend(judge)
+    grounder = get_backend(grounding)
+    points: list[dict] = []
+    ceilings = {}
+
+    def add(scenario, codec, mode, setting, row):
+        points.append({"scenario": scenario, "codec": codec, "mode": mode, "setting": setting, **row})
+
+    for scen, (_title, labels) in B.SCENARIOS.items():
+        ceilings[scen] = point_t(items, lambda it: (0, it.pixels), judge_b, gt, cat_ids, labels)
+        policy = policy_from_labels(list(labels), min_score=grounding_threshold)
+        grounded = {it.id: ground(it.pixels, policy, grounder) for it in items}
+        for name, qs in B.ANCHORS.items():
+            for q in qs:
+                fmt = name.upper()
+                add(scen, name, "whole", q, point_t(items, lambda it, f=fmt, q=q: B.whole_image(it.pixels, f, q),
+                                                    judge_b, gt, cat_ids, labels))
+        for q in B.TC_QUALITIES:
+            add(scen, "taskcodec-classical", "task", q, point_t(
+                items, lambda it, q=q: B.taskcodec_stream(it.pixels, grounded[it.id], policy, q),
+                judge_b, gt, cat_ids, labels))
+            add(scen, "taskcodec-classical", "oracle", q, point_t(
+                items, lambda it, q=q: B.taskcodec_stream(it.pixels, B.oracle(it, labels), policy, q),
+                judge_b, gt, cat_ids, labels))
+            add(scen, "taskcodec-classical", "whole", q, point_t(
+                items, lambda it, q=q: B.taskcodec_stream(it.pixels, None, policy, q), judge_b, gt, cat_ids, labels))
+
+    if kodak and Path(kodak).is_dir():
+        kitems = [B.Item(i, p.name, load_image(p).pixels, [])
+                  for i, p in enumerate(sorted(Path(kodak).glob("*.png"))[:limit])]
+        for name, qs in B.ANCHORS.items():
+            for q in qs:
+                add("kodak", name, "whole", q, point_t(kitems, lambda it, f=name.upper(), q=q: B.whole_image(
+                    it.pixels, f, q), None, None, {}, ()))
+        for q in B.TC_QUALITIES:
+            add("kodak", "taskcodec-classical", "whole", q, point_t(
+                kitems, lambda it, q=q: B.taskcodec_stream(it.pixels, None, None, q), None, None, {}, ()))
+
+    bd = [r for s in B.SCENARIOS for r in B.bd_table(points, "mAP", s)]
+    bd += B.bd_table(points, "psnr", "kodak")
+    result = {
+        "command": "taskcodec " + " ".join(sys.argv[1:]) if sys.argv and "taskcodec" in sys.argv[0] else "bench",
+        "images": len(items), "grounding": grounding, "judge": judge, "grounding_threshold": grounding_threshold,
+        "ceiling": ceilings, "points": points, "bd_rates": bd, "seconds": round(time.perf_counter() - t_start, 1),
+        "versions": {p: version(p) for p in ("taskcodec", "pillow", "onnxruntime", "ai-edge-litert", "pycocotools")},
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+    }
+    write_outputs(result, Path(out))
+    return result
+
+
+def write_outputs(result: dict, out: Path) -> None:
+    from taskcodec.imageio import atomic_write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "results.json", json.dumps(result, indent=2).encode())
+    cols = ["scenario", "codec", "mode", "setting", "bpp", "mAP", "AP50", "psnr", "psnr_objects", "ms_ssim",
+            "seconds_per_image"]
+    with open(out / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(result["points"])
+    plot(result, out)
+
+
+def plot(result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for scen, metric in [("all", "mAP"), ("traffic", "mAP"), ("kodak", "psnr")]:
+        pts = [p for p in result["points"] if p["scenario"] == scen and p.get(metric) is not None]
+        if not pts:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key in sorted({(p["codec"], p["mode"]) for p in pts}):
+            cur = sorted((p["bpp"], p[metric]) for p in pts if (p["codec"], p["mode"]) == key)
+            ax.plot(*zip(*cur), marker="o", label=f"{key[0]} ({key[1]})")
+        if metric == "mAP" and scen in result["ceiling"]:
+            ax.axhline(result["ceiling"][scen]["mAP"], color="grey", ls="--", label="originals")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (whole file)")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{scen}: {metric} vs rate")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / f"{scen}_{metric}.png", dpi=110)
+        plt.close(fig)
+
+
+def summary_markdown(result: dict, command: str) -> str:
+    def bd(scen, codec, mode, anchor):
+        for r in result["bd_rates"]:
+            if (r["scenario"], r["codec"], r["mode"], r["anchor"]) == (scen, codec, mode, anchor):
+                return r["bd_rate_percent"]
+        return None
+
+    fmt = lambda v: "n/a (curves do not overlap)" if v is None else f"{v:+.1f} %"  # noqa: E731
+    lines = [f"Command: `{command}` ({result['images']} COCO images, grounding `{result['grounding']}` at "
+             f"{result['grounding_threshold']}, judge `{result['judge']}`; {result['machine']}; "
+             f"{result['seconds']} s in all). Versions: "
+             + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".", "",
+             "Judge mAP@[.5:.95] on the originals (the ceiling): "
+             + ", ".join(f"{s} {c['mAP']:.3f}" for s, c in result["ceiling"].items()) + ".", "",
+             "| scenario | codec | mode | BD-rate vs AVIF | BD-rate vs JPEG | metric |", "|---|---|---|---|---|---|"]
+    seen = set()
+    for r in result["bd_rates"]:
+        key = (r["scenario"], r["codec"], r["mode"])
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(bd(*key, 'avif'))} | {fmt(bd(*key, 'jpeg'))} | "
+                     f"{r['quality_metric']} |")
+    lines += ["", "| scenario | codec | mode | setting | bpp | mAP | AP50 | PSNR | PSNR in objects | MS-SSIM | s/img |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in result["points"]:
+        lines.append(f"| {p['scenario']} | {p['codec']} | {p['mode']} | {p['setting']} | {p['bpp']:.4f} | "
+                     f"{p.get('mAP', '')} | {p.get('AP50', '')} | {p['psnr']:.2f} | {p['psnr_objects'] or ''} | "
+                     f"{p['ms_ssim']:.4f} | {p['seconds_per_image']:.3f} |")
+    b_tr, b_all = bd("traffic", "taskcodec-classical", "task", "avif"), bd("all", "taskcodec-classical", "task", "avif")
+    holds = lambda v, t: "not measurable" if v is None else ("holds" if v <= t else "does not hold")  # noqa: E731
+    lines += ["", f"Target (issue 7): task stream BD-rate vs AVIF <= -50 % on traffic: {fmt(b_tr)}, "
+              f"{holds(b_tr, -50)}; <= -25 % on all COCO objects: {fmt(b_all)}, {holds(b_all, -25)}."]
+    return "\n".join(lines)

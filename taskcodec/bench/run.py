@@ -1,0 +1,148 @@
+"""The benchmark flow: every codec at several operating points, judged by a different detector.
+
+    1. load the COCO-format set (and Kodak); judge the originals: the mAP ceiling
+    2. ground each image once per scenario with the grounding backend (or take the
+       ground-truth boxes: the oracle row)
+    3. per operating point (one Prefect task): encode every image, decode it, let the
+       judge detect on the decoded image; bpp counts every byte of the file
+    4. mAP / AP50 with pycocotools on the scenario's classes; PSNR on whole images and
+       inside the ground-truth boxes; MS-SSIM; seconds per image
+    5. BD-rates of every curve against AVIF and JPEG (mAP for machines, PSNR for Kodak)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from taskcodec.bench.metrics import bd_rate, ms_ssim, psnr
+from taskcodec.codec import bitstream, classical
+from taskcodec.decisions import decide, requests_for
+from taskcodec.imageio import load_image
+from taskcodec.tools.grounding.base import Detection, GroundingResult
+from taskcodec.tools.grounding.onnx import COCO80
+
+SCENARIOS = {
+    "all": ("all COCO objects", COCO80),
+    "traffic": ("traffic: people and vehicles", ("person", "bicycle", "car", "motorcycle", "bus", "truck")),
+}
+ANCHORS = {"jpeg": (10, 25, 50, 75), "webp": (10, 30, 55, 80), "avif": (15, 30, 50, 70)}
+TC_QUALITIES = (20, 35, 50, 70)
+
+
+@dataclass
+class Item:
+    id: int
+    name: str
+    pixels: np.ndarray
+    boxes: list[tuple[str, tuple[float, float, float, float]]]  # ground truth (class, xyxy), crowd excluded
+
+
+def load_coco(images: Path, annotations: Path, limit: int | None):
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(annotations))
+    names = {c["id"]: c["name"] for c in gt.loadCats(gt.getCatIds())}
+    items = []
+    for info in gt.loadImgs(sorted(gt.getImgIds()))[:limit]:
+        anns = gt.loadAnns(gt.getAnnIds(imgIds=info["id"], iscrowd=False))
+        boxes = [(names[a["category_id"]], (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                                              a["bbox"][1] + a["bbox"][3])) for a in anns]
+        items.append(Item(info["id"], info["file_name"], load_image(images / info["file_name"]).pixels, boxes))
+    return gt, items
+
+
+def whole_image(pixels: np.ndarray, fmt: str, q: int) -> tuple[int, np.ndarray]:
+    buf = io.BytesIO()
+    kw = {"AVIF": {"quality": q, "speed": 6}, "WEBP": {"quality": q, "method": 4}, "JPEG": {"quality": q}}[fmt]
+    Image.fromarray(pixels).save(buf, fmt, **kw)
+    return len(buf.getvalue()), np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def taskcodec_stream(pixels: np.ndarray, grounding: GroundingResult | None, policy, q: int) -> tuple[int, np.ndarray]:
+    if grounding is None:  # whole-image mode
+        r = classical.encode(pixels, [], classical.ClassicalParams(quality=q, full=True))
+    else:
+        reqs = requests_for(decide(grounding, policy), policy.rules)
+        r = classical.encode(pixels, reqs, classical.ClassicalParams(quality=q))
+    return len(r.data), classical.decode(bitstream.unpack(r.data)).pixels
+
+
+def oracle(item: Item, labels) -> GroundingResult:
+    dets = tuple(Detection(label=c, class_name=c, box=b, score=1.0, raw_score=1.0, backend="oracle")
+                 for c, b in item.boxes if c in labels)
+    return GroundingResult(backend="oracle", detections=dets, ungroundable=())
+
+
+def judge_results(judge, item: Item, pixels: np.ndarray, cat_ids: dict[str, int]) -> list[dict]:
+    out = []
+    for d in judge.detect(pixels):
+        x0, y0, x1, y1 = d.box
+        out.append({"image_id": item.id, "category_id": cat_ids[d.class_name], "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "score": d.score})
+    return out
+
+
+def coco_map(gt, results: list[dict], image_ids: list[int], cat_ids: list[int]) -> tuple[float, float]:
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return 0.0, 0.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = COCOeval(gt, gt.loadRes(results), "bbox")
+        ev.params.imgIds, ev.params.catIds = image_ids, cat_ids
+        ev.evaluate(), ev.accumulate(), ev.summarize()
+    return float(ev.stats[0]), float(ev.stats[1])
+
+
+def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scenario_labels) -> dict:
+    """Encode + decode + judge every image at one operating point."""
+    results, bpps, psnrs, obj_psnrs, ssims, enc = [], [], [], [], [], []
+    for it in items:
+        t0 = time.perf_counter()
+        nbytes, decoded = coder(it)
+        enc.append(time.perf_counter() - t0)
+        h, w = it.pixels.shape[:2]
+        bpps.append(8 * nbytes / (w * h))
+        psnrs.append(psnr(decoded, it.pixels))
+        mask = np.zeros((h, w), bool)
+        for c, (x0, y0, x1, y1) in it.boxes:
+            if c in scenario_labels:
+                mask[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))] = True
+        op = psnr(decoded, it.pixels, mask)
+        if op is not None:
+            obj_psnrs.append(op)
+        ssims.append(ms_ssim(decoded, it.pixels))
+        if judge is not None:
+            results.extend(judge_results(judge, it, decoded, cat_ids))
+    row = {"bpp": round(float(np.mean(bpps)), 5), "psnr": round(float(np.mean(psnrs)), 3),
+           "psnr_objects": round(float(np.mean(obj_psnrs)), 3) if obj_psnrs else None,
+           "ms_ssim": round(float(np.mean(ssims)), 5), "seconds_per_image": round(float(np.mean(enc)), 4)}
+    if judge is not None:
+        m, ap50 = coco_map(gt, results, [i.id for i in items], [cat_ids[c] for c in scenario_labels])
+        row.update(mAP=round(m, 4), AP50=round(ap50, 4))
+    return row
+
+
+def bd_table(points: list[dict], metric: str, scenario: str) -> list[dict]:
+    curves: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for p in points:
+        if p["scenario"] == scenario and p.get(metric) is not None:
+            curves.setdefault((p["codec"], p["mode"]), []).append((p["bpp"], p[metric]))
+    out = []
+    for anchor in ("avif", "jpeg"):
+        base = curves.get((anchor, "whole"))
+        for (codec, mode), pts in sorted(curves.items()):
+            if (codec, mode) == (anchor, "whole") or base is None:
+                continue
+            v = bd_rate(base, pts)
+            out.append({"scenario": scenario, "codec": codec, "mode": mode, "anchor": anchor, "quality_metric": metric,
+                        "bd_rate_percent": None if v is None else round(v, 2)})
+    return out

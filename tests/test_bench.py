@@ -1,0 +1,55 @@
+"""The benchmark instrument: metrics are right, and a small real run produces every output."""
+
+import json
+
+import numpy as np
+import pytest
+
+from taskcodec.bench.metrics import bd_rate, ms_ssim, psnr
+from tests.conftest import SHARED
+
+COCO = SHARED / "data" / "coco-val158"
+
+
+def test_bd_rate_of_a_curve_at_half_the_rate_is_minus_50_percent():
+    anchor = [(0.2, 0.20), (0.4, 0.26), (0.8, 0.30), (1.6, 0.32)]
+    assert bd_rate(anchor, [(r / 2, q) for r, q in anchor]) == pytest.approx(-50.0, abs=1e-6)
+    assert bd_rate(anchor, [(r * 1.25, q) for r, q in anchor]) == pytest.approx(25.0, abs=1e-6)
+    assert bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
+    assert bd_rate(anchor, [(1.0, 0.9), (2.0, 0.95)]) is None  # no shared quality interval
+
+
+def test_psnr_and_ms_ssim(astronaut_pixels):
+    x = astronaut_pixels
+    noisy = np.clip(x.astype(int) + np.random.default_rng(0).integers(-10, 11, x.shape), 0, 255).astype(np.uint8)
+    assert psnr(x, x) == 100.0 and 25 < psnr(x, noisy) < 35
+    mask = np.zeros(x.shape[:2], bool)
+    assert psnr(x, noisy, mask) is None
+    assert ms_ssim(x, x) == pytest.approx(1.0) and 0.5 < ms_ssim(x, noisy) < 0.99
+
+
+@pytest.mark.skipif(not (COCO / "instances.json").is_file(), reason=f"shared COCO data not found under {COCO}")
+@pytest.mark.timeout(900)
+def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path):
+    from typer.testing import CliRunner
+
+    from taskcodec.cli import app
+
+    out = tmp_path / "bench"
+    r = CliRunner().invoke(app, ["bench", "--limit", "2", "--out", str(out), "--no-docs"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    kinds = {(p["scenario"], p["codec"], p["mode"]) for p in res["points"]}
+    assert ("traffic", "taskcodec-classical", "task") in kinds and ("all", "avif", "whole") in kinds
+    assert ("kodak", "taskcodec-classical", "whole") in kinds
+    assert len([p for p in res["points"] if p["codec"] == "jpeg" and p["scenario"] == "all"]) >= 4
+    assert all(p["bpp"] > 0 and 0 <= p.get("mAP", 0) <= 1 for p in res["points"])
+    assert {b["anchor"] for b in res["bd_rates"]} == {"avif", "jpeg"} and res["ceiling"]["all"]["mAP"] > 0
+    # rate ordering inside each curve: a higher setting costs more bits
+    for codec in ("jpeg", "avif", "taskcodec-classical"):
+        bpps = [p["bpp"] for p in res["points"] if p["codec"] == codec and p["scenario"] == "all"
+                and p["mode"] == "whole"]
+        assert bpps == sorted(bpps)
+    assert (out / "results.csv").read_text().count("\n") == len(res["points"]) + 1
+    assert (out / "all_mAP.png").is_file() and (out / "kodak_psnr.png").is_file()
+    assert "BD-rate vs AVIF" in (out / "summary.md").read_text()
