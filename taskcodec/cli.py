@@ -348,7 +348,7 @@ def bench(
             _fail(TaskcodecError(f"{what} {p} does not exist (set TASKCODEC_SHARED_DIR or pass it)"))
     if grounding == judge:
         err.print("[yellow]warning:[/] the judge is the grounding detector: the result flatters taskcodec")
-    from taskcodec.bench.flow import bench_flow, summary_markdown
+    from taskcodec.flows.bench import bench_flow, summary_markdown
 
     try:
         result = bench_flow(str(images), str(annotations), str(kodak), str(out), grounding, judge, limit)

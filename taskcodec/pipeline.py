@@ -93,21 +93,25 @@ def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
     return Encoded(result.data, result.header, decisions, result.seconds)
 
 
-def persist(
+def write_bitstream(out_path: str | Path, data: bytes) -> Path:
+    """Write a bitstream under a temporary name, then rename: a file appears only whole."""
+    atomic_write_bytes(out_path, data)
+    return Path(out_path)
+
+
+def record(
     image: LoadedImage, policy: TaskPolicy | None, encoded: Encoded, out_path: str | Path, grounding: str,
     run_id: int | None = None, timings: dict | None = None, settings: Settings | None = None,
     archive_key: str | None = None,
 ) -> int:
-    """Write the bitstream (temp name, then rename) and record it with its layers and decisions."""
+    """Store an encoding with its layers and every decision, in one transaction."""
     out = Path(out_path)
-    atomic_write_bytes(out, encoded.data)
     hd = encoded.header
     with session(settings) as s:
         image_id = repo.record_image(s, image.path, image.sha256, image.size_bytes, image.width, image.height)
         enc = m.Encoding(
             uid=hd.encoding_uid, image_id=image_id, policy_id=policy.policy_id if policy else None, run_id=run_id,
-            codec=hd.codec,
-            codec_version=hd.codec_version, settings=hd.settings, grounding=grounding,
+            codec=hd.codec, codec_version=hd.codec_version, settings=hd.settings, grounding=grounding,
             bitstream_path=str(out.resolve()), bitstream_sha256=hashlib.sha256(encoded.data).hexdigest(),
             bytes=len(encoded.data), bpp=round(8 * len(encoded.data) / (hd.width * hd.height), 5),
             timings=timings or {}, archive_key=archive_key,
@@ -118,6 +122,15 @@ def persist(
         decisions = [m.Decision(encoding_id=0, **{**d.model_dump(), "box": list(d.box) if d.box else None})
                      for d in encoded.decisions]
         return repo.record_encoding(s, enc, layers, decisions)
+
+
+def persist(
+    image: LoadedImage, policy: TaskPolicy | None, encoded: Encoded, out_path: str | Path, grounding: str,
+    run_id: int | None = None, timings: dict | None = None, settings: Settings | None = None,
+) -> int:
+    """Write the bitstream, then record it: a row never points at a file that is not there."""
+    write_bitstream(out_path, encoded.data)
+    return record(image, policy, encoded, out_path, grounding, run_id, timings, settings)
 
 
 def output_names(paths: list[str], out_dir: str | Path) -> list[Path]:
@@ -155,5 +168,5 @@ def decode_bitstream(bs: bitstream.Bitstream, layers: str = "all"):
 
 __all__ = [
     "Encoded", "decode_bitstream", "decide_objects", "encode_image", "ground_image", "load", "output_names",
-    "parse_layers", "persist", "plan_task", "read_bitstream",
+    "parse_layers", "persist", "plan_task", "read_bitstream", "record", "write_bitstream",
 ]

@@ -30,7 +30,6 @@ from taskcodec.agents.policy import TaskPolicy
 from taskcodec.errors import BitstreamError, TaskcodecError
 from taskcodec.flows.compress import _transient
 from taskcodec.flows.progress import item_done
-from taskcodec.imageio import atomic_write_bytes
 from taskcodec.store import repo
 from taskcodec.store.db import session
 
@@ -68,12 +67,11 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
             raise TaskcodecError(f"{path}: file changed while it was being archived")
         g = pipeline.ground_image(image, policy, grounding)
         encoded = pipeline.encode_image(image, pipeline.decide_objects(g, policy), policy, codec, quality)
-        out = archive.output_path(out_dir, source, path)
-        atomic_write_bytes(out, encoded.data)
-        archive.verify_file(out)
+        out = pipeline.write_bitstream(archive.output_path(out_dir, source, path), encoded.data)
+        archive.verify_file(out)  # read back from disk and decoded before the row is committed
         try:
-            enc_id = pipeline.persist(image, policy, encoded, out, g.backend, run_id,
-                                      {"ground_s": g.seconds, "encode_s": encoded.seconds}, archive_key=key)
+            enc_id = pipeline.record(image, policy, encoded, out, g.backend, run_id,
+                                     {"ground_s": g.seconds, "encode_s": encoded.seconds}, archive_key=key)
         except IntegrityError:  # a concurrent run archived the same content first: keep its row and file
             done = archive.find_archived(key)
             return ArchiveItem(path=path, status="skipped", reason="archived concurrently",

@@ -1,4 +1,4 @@
-"""``taskcodec bench`` as a Prefect flow: one task per operating point; writes
+"""``taskcodec bench`` as a Prefect flow (stages in ``taskcodec.bench.run``): one task per operating point; writes
 OUT/results.json, OUT/results.csv, OUT/*.png plots and a markdown summary."""
 
 from __future__ import annotations
@@ -140,8 +140,8 @@ def summary_markdown(result: dict, command: str) -> str:
         if key in seen:
             continue
         seen.add(key)
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(bd(*key, 'avif'))} | {fmt(bd(*key, 'jpeg'))} | "
-                     f"{r['quality_metric']} |")
+        cell = lambda anchor: "(anchor)" if key[1:] == (anchor, "whole") else fmt(bd(*key, anchor))  # noqa: E731
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {cell('avif')} | {cell('jpeg')} | {r['quality_metric']} |")
     lines += ["", "| scenario | codec | mode | setting | bpp | mAP | AP50 | PSNR | PSNR in objects | MS-SSIM | s/img |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in result["points"]:
