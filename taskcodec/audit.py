@@ -145,8 +145,9 @@ def html_section(a: EncodingAudit, extra: str = "") -> str:
             tip = html.escape(d.sentence)
             rects.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" '
                          f'fill="none" stroke="{c}" stroke-width="3"><title>{tip}</title></rect>'
-                         f'<text x="{x0 + 3:.1f}" y="{y0 + 14:.1f}" fill="{c}" font-size="13" '
-                         f'font-family="sans-serif">{html.escape(d.label or d.class_name or "")}</text>')
+                         f'<text x="{x0 + 3:.1f}" y="{y0 + 15:.1f}" fill="{c}" font-size="14" font-weight="bold" '
+                         f'font-family="sans-serif" stroke="white" stroke-width="3" paint-order="stroke">'
+                         f'{html.escape(d.label or d.class_name or "")}</text>')
         parts.append(f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}"><image href="{uri}" width="{w}" '
                      f'height="{h}"/>{"".join(rects)}</svg>')
     parts.append("<table><tr><th>action</th><th>reason</th><th>label</th><th>score</th><th>layer</th>"

@@ -98,7 +98,7 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
 
     page = write_html(audits, out / "audit.html", f"taskcodec demo: {task}",
                       intro=f"Policy #{policy.policy_id}: " + ", ".join(f"{l.name} ({l.importance:.2f})"
-                                                                        for l in policy.labels))
+                                                                        for l in policy.labels), extras=extras)
     console.rule("outputs")
     console.print(f"bitstreams: {out / 'bitstreams'}\ndecoded images + masks: {out / 'decoded'}\naudit page: {page}\n"
                   f"explain one: taskcodec why {ok[0].bitstream if ok else '<file.tcb>'}")

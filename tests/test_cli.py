@@ -123,4 +123,5 @@ def test_demo_runs_offline_and_explains_everything(tmp_path):
     assert len(list((out / "decoded").glob("*.mask.png"))) == 6
     page = (out / "audit.html").read_text()
     assert page.count("<section>") == 6 and "not_in_policy" in page and "in_policy" in page
+    assert page.count("Whole-image JPEG q60") == 6  # each image compared with what users would pick instead
     assert "what was sent, and why" in r.stdout
