@@ -34,14 +34,6 @@ def list_images(source: str | Path) -> list[Path]:
                   and not p.name.startswith("."))
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def archive_key(image_sha256: str, policy_id: int, codec: str, settings: dict) -> str:
     blob = json.dumps({"image": image_sha256, "policy": policy_id, "codec": codec, "settings": settings},
                       sort_keys=True).encode()

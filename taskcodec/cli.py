@@ -199,6 +199,7 @@ def decode(
 ) -> None:
     """Decode one bitstream for a person or a machine tool."""
     from taskcodec import pipeline, routes
+    from taskcodec.imageio import sha256_file
 
     if for_ not in ROUTES:
         _fail(TaskcodecError(f"--for must be one of {', '.join(ROUTES)}, not {for_!r}"))
@@ -209,7 +210,7 @@ def decode(
         if strict and bs.problems:
             raise typer.Exit(1)
         decoded = pipeline.decode_bitstream(bs, layers)
-        sha = routes.sha256_of(file)
+        sha = sha256_file(file)
         used = f"({len(decoded.layers)} of {len(bs.header.layers)} layers)"
         if for_ == "human":
             img, mask, meta = routes.human(bs, decoded, out, sha, reconstruct, model, controlnet, steps, seed, strength,

@@ -10,13 +10,15 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from rich.table import Table
+
+from taskcodec.bench.metrics import psnr
+from taskcodec.bench.run import whole_image
 
 DEMO_IMAGES = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
 
@@ -26,23 +28,6 @@ def demo_images() -> list[str]:
 
     root = Path(os.path.dirname(skimage.data.__file__))
     return [str(root / n) for n in DEMO_IMAGES if (root / n).is_file()]
-
-
-def whole_image_bytes(pixels: np.ndarray, fmt: str, quality: int) -> tuple[int, np.ndarray]:
-    buf = io.BytesIO()
-    kw = {"quality": quality, "speed": 6} if fmt == "AVIF" else {"quality": quality}
-    Image.fromarray(pixels).save(buf, fmt, **kw)
-    return len(buf.getvalue()), np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float | None:
-    diff = (a.astype(np.float64) - b.astype(np.float64)) ** 2
-    if mask is not None:
-        if not mask.any():
-            return None
-        diff = diff[mask]
-    mse = float(diff.mean())
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def _fmt(v: float | None) -> str:
@@ -77,8 +62,8 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
         original = pipeline.load(r.path).pixels
         decoded = np.asarray(Image.open(out / "decoded" / (Path(r.bitstream).stem + ".png")).convert("RGB"))
         mask = np.asarray(Image.open(out / "decoded" / (Path(r.bitstream).stem + ".png.mask.png"))) > 127
-        jb, jpx = whole_image_bytes(original, "JPEG", quality)
-        ab, apx = whole_image_bytes(original, "AVIF", quality)
+        jb, jpx = whole_image(original, "JPEG", quality)
+        ab, apx = whole_image(original, "AVIF", quality)
         obj = [psnr(x, original, mask) for x in (decoded, jpx, apx)]
         whole = [psnr(x, original) for x in (decoded, jpx, apx)]
         t.add_row(Path(r.path).name, str(r.transmitted), f"{r.bytes:,}", f"{jb:,}", f"{ab:,}",

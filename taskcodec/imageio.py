@@ -87,6 +87,15 @@ def load_image(path: str | os.PathLike, max_pixels: int = 100_000_000) -> Loaded
     return LoadedImage(str(p), rgb, hashlib.sha256(data).hexdigest(), len(data))
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary name in the same folder, fsync, then rename over ``path``."""
     target = Path(path)

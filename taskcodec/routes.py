@@ -12,7 +12,6 @@ Every output is recorded in the ``decodes`` table, so ``taskcodec why`` lists it
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -115,7 +114,3 @@ def machine(bs: Bitstream, decoded, out_path: str | Path, data_sha: str, tool: s
     meta = {k: v for k, v in body.items() if k not in ("objects", "result")}
     _record(bs, data_sha, body["route"], out, None, meta, settings)
     return out, image_path
-
-
-def sha256_of(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -125,3 +125,14 @@ def test_demo_runs_offline_and_explains_everything(tmp_path):
     assert page.count("<section>") == 6 and "not_in_policy" in page and "in_policy" in page
     assert page.count("Whole-image JPEG q60") == 6  # each image compared with what users would pick instead
     assert "what was sent, and why" in r.stdout
+
+
+def test_compress_full_codes_whole_images_without_a_task(prefect_server, home, astronaut, tmp_path):
+    r = run("compress", "--full", "--quality", "50", "--out", tmp_path, astronaut)
+    assert "1 encoded, 0 failed" in r.stdout
+    audit = json.loads(run("why", tmp_path / "astronaut.tcb", "--json").stdout)[0]
+    assert audit["policy"] is None and [d["reason"] for d in audit["decisions"]] == ["full_image"]
+    assert [l["kind"] for l in audit["layers"]] == ["base"] and audit["grounding"] == "none"
+    run("decode", tmp_path / "astronaut.tcb", "--for", "human", "--reconstruct", "none", "--out", tmp_path / "f.png")
+    assert Image.open(tmp_path / "f.png").size == (512, 512)
+    assert "not both" in run("compress", "--full", "--task", TASK, "--out", tmp_path, astronaut, code=2).stderr

@@ -30,6 +30,7 @@ from taskcodec.agents.policy import TaskPolicy
 from taskcodec.errors import BitstreamError, TaskcodecError
 from taskcodec.flows.compress import _transient
 from taskcodec.flows.progress import item_done
+from taskcodec.imageio import sha256_file
 from taskcodec.store import repo
 from taskcodec.store.db import session
 
@@ -48,7 +49,7 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
                 grounding: str | None, delete_originals: bool, run_id: int | None) -> ArchiveItem:
     t0 = time.perf_counter()
     try:
-        sha = archive.sha256_file(path)
+        sha = sha256_file(path)
         params = {"quality": quality, "grounding": grounding}
         key = archive.archive_key(sha, policy.policy_id, codec, params)
         done = archive.find_archived(key)
@@ -97,7 +98,7 @@ archive_t = task(archive_one, name="archive-image", cache_policy=NO_CACHE, retri
                  retry_condition_fn=_transient)
 
 
-def task_runner(workers: int | None, n_items: int):
+def task_runner(workers: int | None):
     """Dask for real parallelism (separate processes), threads otherwise."""
     address = os.environ.get("TASKCODEC_DASK_ADDRESS")
     if address or (workers and workers > 1):
@@ -143,5 +144,4 @@ def archive_flow(task_text: str, source: str, out_dir: str, codec: str = "classi
 
 def run_archive(task_text: str, source: str, out_dir: str, workers: int | None = None, **kw) -> list[ArchiveItem]:
     """Run the archive flow with the task runner that ``workers`` asks for."""
-    n = len(archive.list_images(source))
-    return archive_flow.with_options(task_runner=task_runner(workers, n))(task_text, source, out_dir, **kw)
+    return archive_flow.with_options(task_runner=task_runner(workers))(task_text, source, out_dir, **kw)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from taskcodec import pipeline, routes
 from taskcodec.errors import TaskcodecError
 from taskcodec.flows.progress import item_done
+from taskcodec.imageio import sha256_file
 from taskcodec.store import repo
 from taskcodec.store.db import session
 
@@ -68,20 +69,18 @@ def _compress_one(path, out_path, policy, codec, quality, budget_bytes, groundin
     t0 = time.perf_counter()
     try:
         image = load_t(path)
-        if policy is None:  # whole-image mode
+        if policy is None:  # whole-image mode: no grounding, no decisions to take
             encoded = encode_full_t(image, codec, quality, budget_bytes)
-            enc_id = persist_t(image, None, encoded, out_path, "none", run_id, {"encode_s": encoded.seconds})
-            return ImageReport(path=str(path), ok=True, bitstream=str(out_path), encoding_id=enc_id,
-                               width=image.width, height=image.height, bytes=len(encoded.data),
-                               bpp=round(8 * len(encoded.data) / (image.width * image.height), 4), layers=1,
-                               transmitted=0, dropped=0, seconds=round(time.perf_counter() - t0, 3))
-        g = ground_t(image, policy, grounding)
-        decisions = decide_t(g, policy, threshold)
-        t1 = time.perf_counter()
-        encoded = encode_t(image, decisions, policy, codec, quality, budget_bytes)
-        timings = {"ground_s": g.seconds, "encode_s": encoded.seconds, "total_s": round(time.perf_counter() - t0, 4),
-                   "decide_s": round(t1 - t0 - g.seconds, 4)}
-        enc_id = persist_t(image, policy, encoded, out_path, g.backend, run_id, timings)
+            backend, timings = "none", {"encode_s": encoded.seconds}
+        else:
+            g = ground_t(image, policy, grounding)
+            decisions = decide_t(g, policy, threshold)
+            t1 = time.perf_counter()
+            encoded = encode_t(image, decisions, policy, codec, quality, budget_bytes)
+            backend = g.backend
+            timings = {"ground_s": g.seconds, "encode_s": encoded.seconds, "decide_s": round(t1 - t0 - g.seconds, 4),
+                       "total_s": round(time.perf_counter() - t0, 4)}
+        enc_id = persist_t(image, policy, encoded, out_path, backend, run_id, timings)
     except Exception as exc:  # one bad image fails only itself
         msg = str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"
         return ImageReport(path=str(path), ok=False, error=msg, seconds=round(time.perf_counter() - t0, 3))
@@ -133,7 +132,7 @@ def decode_flow(files: list[str], out_dir: str, layers: str = "all", reconstruct
         try:
             bs = read_t(f)
             out, mask, meta = human_t(bs, decode_t(bs, layers), Path(out_dir) / (Path(f).stem + ".png"),
-                                      routes.sha256_of(f), reconstruct)
+                                      sha256_file(f), reconstruct)
             results.append({"file": f, "ok": True, "out": str(out), "mask": str(mask), "meta": str(meta),
                             "problems": bs.problems})
         except Exception as exc:

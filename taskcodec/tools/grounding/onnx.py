@@ -134,13 +134,10 @@ class OnnxDetector:
 
     # -- preprocessing ------------------------------------------------------------------------
 
-    def _letterbox(self, rgb: np.ndarray, centred: bool, pad: int = 114) -> tuple[np.ndarray, float, tuple[int, int]]:
-        return letterbox(rgb, self.size, centred, pad)
-
     def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
         h, w = pixels.shape[:2]
         if self.format == "yolox":
-            img, r, _ = self._letterbox(pixels, centred=False)
+            img, r, _ = letterbox(pixels, self.size, centred=False)
             x = img[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
             out = self.session.run(None, {self.input_name: x})[0][0]
             grids = np.concatenate([_grid(self.size, s) for s in (8, 16, 32)])
@@ -151,7 +148,7 @@ class OnnxDetector:
             cls = out[:, 5:].argmax(1)
             scores = out[:, 4] * out[np.arange(len(out)), 5 + cls]
         elif self.format == "yolov8":
-            img, r, offset = self._letterbox(pixels, centred=True)
+            img, r, offset = letterbox(pixels, self.size, centred=True)
             x = img.astype(np.float32)[None] / 255.0
             if self.nchw:
                 x = x.transpose(0, 3, 1, 2)
@@ -161,7 +158,7 @@ class OnnxDetector:
         return finish(boxes, scores, cls, w, h, self.min_score, self.iou, self.max_det)
 
     def _nanodet(self, pixels: np.ndarray):
-        img, r, (dx, dy) = self._letterbox(pixels, centred=True, pad=0)
+        img, r, (dx, dy) = letterbox(pixels, self.size, centred=True, pad=0)
         x = ((img[:, :, ::-1].astype(np.float32) - NANODET_MEAN) / NANODET_STD).transpose(2, 0, 1)[None]
         outs = self.session.run(None, {self.input_name: x})
         all_boxes, all_scores, all_cls = [], [], []
