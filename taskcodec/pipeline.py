@@ -72,9 +72,8 @@ def encode_image(
     quality: int = 60, budget_bytes: int | None = None,
 ) -> Encoded:
     mod = get_codec(codec)
-    params = mod.ClassicalParams(quality=quality, budget_bytes=budget_bytes,
-                                 quality_offset=dict(policy.rules.quality_offset),
-                                 background=policy.rules.background)
+    params = mod.Params(quality=quality, budget_bytes=budget_bytes, quality_offset=dict(policy.rules.quality_offset),
+                        background=policy.rules.background)
     result = mod.encode(image.pixels, requests_for(decisions, policy.rules), params,
                         policy_id=policy.policy_id, policy_hash=policy.content_hash(), task=policy.task,
                         encoding_uid=uuid.uuid4().hex)
@@ -86,7 +85,7 @@ def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
                 budget_bytes: int | None = None) -> Encoded:
     """Whole-image mode: no task, no grounding; one decision records it."""
     mod = get_codec(codec)
-    result = mod.encode(image.pixels, [], mod.ClassicalParams(quality=quality, budget_bytes=budget_bytes, full=True),
+    result = mod.encode(image.pixels, [], mod.Params(quality=quality, budget_bytes=budget_bytes, full=True),
                         encoding_uid=uuid.uuid4().hex)
     decisions = settle([Decision(action="transmit", reason="full_image", label="whole image")], [], result.base,
                        budget_bytes)

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     shared_dir: Path = Field(default=Path("../shared"), description="Read-only data and reference models.")
     grounding: str = Field(default="opencv", description="Grounding backend spec (see `taskcodec ground`).")
     max_image_pixels: int = Field(default=100_000_000, description="Larger images are refused (decompression bombs).")
+    learned_weights: Path | None = Field(default=None, description="Weights of the learned codec (default: the shipped ones).")
+    learned_tile: int = Field(default=1024, ge=128, description="The learned codec's transforms run in tiles of this many pixels.")
 
     # Human-route reconstruction: a diffusers inpainting model (hub id or folder) makes diffusion the default.
     diffusion_model: str | None = None

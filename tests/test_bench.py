@@ -42,11 +42,16 @@ def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path):
     kinds = {(p["scenario"], p["codec"], p["mode"]) for p in res["points"]}
     assert ("traffic", "taskcodec-classical", "task") in kinds and ("all", "avif", "whole") in kinds
     assert ("kodak", "taskcodec-classical", "whole") in kinds
+    for mode in ("task", "oracle", "whole"):
+        assert ("traffic", "taskcodec-learned", mode) in kinds and ("all", "taskcodec-learned", mode) in kinds
+    assert ("kodak", "taskcodec-learned", "whole") in kinds
+    whole = {p["scenario"]: p["bpp"] for p in res["points"] if (p["codec"], p["setting"]) == ("avif", 50)}
+    assert whole["all"] == whole["traffic"]  # a whole-image stream is coded once, judged per scenario
     assert len([p for p in res["points"] if p["codec"] == "jpeg" and p["scenario"] == "all"]) >= 4
     assert all(p["bpp"] > 0 and 0 <= p.get("mAP", 0) <= 1 for p in res["points"])
     assert {b["anchor"] for b in res["bd_rates"]} == {"avif", "jpeg"} and res["ceiling"]["all"]["mAP"] > 0
     # rate ordering inside each curve: a higher setting costs more bits
-    for codec in ("jpeg", "avif", "taskcodec-classical"):
+    for codec in ("jpeg", "avif", "taskcodec-classical", "taskcodec-learned"):
         bpps = [p["bpp"] for p in res["points"] if p["codec"] == codec and p["scenario"] == "all"
                 and p["mode"] == "whole"]
         assert bpps == sorted(bpps)

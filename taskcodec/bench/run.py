@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from taskcodec.bench.metrics import bd_rate, ms_ssim, psnr
-from taskcodec.codec import bitstream, classical
+from taskcodec.codec import bitstream, get_codec
 from taskcodec.decisions import decide, requests_for
 from taskcodec.imageio import load_image
 from taskcodec.tools.grounding.base import Detection, GroundingResult
@@ -66,13 +66,16 @@ def whole_image(pixels: np.ndarray, fmt: str, q: int) -> tuple[int, np.ndarray]:
     return len(buf.getvalue()), np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
-def taskcodec_stream(pixels: np.ndarray, grounding: GroundingResult | None, policy, q: int) -> tuple[int, np.ndarray]:
-    if grounding is None:  # whole-image mode
-        r = classical.encode(pixels, [], classical.ClassicalParams(quality=q, full=True))
+def taskcodec_stream(pixels: np.ndarray, grounding: GroundingResult | None, policy, q: int,
+                     codec: str = "classical") -> tuple[int, np.ndarray]:
+    """Bytes and decoded pixels of a taskcodec stream: whole-image mode when ``grounding`` is None."""
+    mod = get_codec(codec)
+    if grounding is None:
+        r = mod.encode(pixels, [], mod.Params(quality=q, full=True))
     else:
         reqs = requests_for(decide(grounding, policy), policy.rules)
-        r = classical.encode(pixels, reqs, classical.ClassicalParams(quality=q))
-    return len(r.data), classical.decode(bitstream.unpack(r.data)).pixels
+        r = mod.encode(pixels, reqs, mod.Params(quality=q))
+    return len(r.data), mod.decode(bitstream.unpack(r.data)).pixels
 
 
 def oracle(item: Item, labels) -> GroundingResult:
@@ -102,9 +105,14 @@ def coco_map(gt, results: list[dict], image_ids: list[int], cat_ids: list[int]) 
     return float(ev.stats[0]), float(ev.stats[1])
 
 
-def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scenario_labels) -> dict:
-    """Encode + decode + judge every image at one operating point."""
-    results, bpps, psnrs, obj_psnrs, ssims, enc = [], [], [], [], [], []
+def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scenarios: dict[str, tuple]) -> dict:
+    """Encode + decode + judge every image at one operating point; one row per scenario.
+
+    A whole-image stream does not depend on the scenario, so it is coded and judged once and
+    scored for every scenario (the judge's detections, filtered to each scenario's classes).
+    """
+    results, bpps, psnrs, ssims, enc = [], [], [], [], []
+    obj_psnrs: dict[str, list[float]] = {s: [] for s in scenarios}
     for it in items:
         t0 = time.perf_counter()
         nbytes, decoded = coder(it)
@@ -112,23 +120,27 @@ def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scen
         h, w = it.pixels.shape[:2]
         bpps.append(8 * nbytes / (w * h))
         psnrs.append(psnr(decoded, it.pixels))
-        mask = np.zeros((h, w), bool)
-        for c, (x0, y0, x1, y1) in it.boxes:
-            if c in scenario_labels:
-                mask[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))] = True
-        op = psnr(decoded, it.pixels, mask)
-        if op is not None:
-            obj_psnrs.append(op)
+        for scen, labels in scenarios.items():
+            mask = np.zeros((h, w), bool)
+            for c, (x0, y0, x1, y1) in it.boxes:
+                if c in labels:
+                    mask[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))] = True
+            op = psnr(decoded, it.pixels, mask)
+            if op is not None:
+                obj_psnrs[scen].append(op)
         ssims.append(ms_ssim(decoded, it.pixels))
         if judge is not None:
             results.extend(judge_results(judge, it, decoded, cat_ids))
-    row = {"bpp": round(float(np.mean(bpps)), 5), "psnr": round(float(np.mean(psnrs)), 3),
-           "psnr_objects": round(float(np.mean(obj_psnrs)), 3) if obj_psnrs else None,
-           "ms_ssim": round(float(np.mean(ssims)), 5), "seconds_per_image": round(float(np.mean(enc)), 4)}
-    if judge is not None:
-        m, ap50 = coco_map(gt, results, [i.id for i in items], [cat_ids[c] for c in scenario_labels])
-        row.update(mAP=round(m, 4), AP50=round(ap50, 4))
-    return row
+    rows = {}
+    for scen, labels in scenarios.items():
+        row = {"bpp": round(float(np.mean(bpps)), 5), "psnr": round(float(np.mean(psnrs)), 3),
+               "psnr_objects": round(float(np.mean(obj_psnrs[scen])), 3) if obj_psnrs[scen] else None,
+               "ms_ssim": round(float(np.mean(ssims)), 5), "seconds_per_image": round(float(np.mean(enc)), 4)}
+        if judge is not None:
+            m, ap50 = coco_map(gt, results, [i.id for i in items], [cat_ids[c] for c in labels])
+            row.update(mAP=round(m, 4), AP50=round(ap50, 4))
+        rows[scen] = row
+    return rows
 
 
 def bd_table(points: list[dict], metric: str, scenario: str) -> list[dict]:

@@ -1,6 +1,6 @@
 """Codecs: a bitstream container (``bitstream``) and layered encoders/decoders.
 
-Each codec module offers ``CODEC_ID``, ``CODEC_VERSION``, a params model,
+Each codec module offers ``CODEC_ID``, ``CODEC_VERSION``, a params model ``Params``,
 ``encode(pixels, requests, params, **header_fields) -> EncodeResult`` and
 ``decode(bitstream, max_objects) -> DecodeResult``.
 """
@@ -12,9 +12,16 @@ from types import ModuleType
 from taskcodec.errors import TaskcodecError
 
 
+CODECS = ("classical", "learned")
+
+
 def get_codec(name: str) -> ModuleType:
     if name == "classical":
         from taskcodec.codec import classical
 
         return classical
-    raise TaskcodecError(f"unknown codec {name!r}; available: classical")
+    if name == "learned":
+        from taskcodec.codec import learned
+
+        return learned
+    raise TaskcodecError(f"unknown codec {name!r}; available: {', '.join(CODECS)}")

@@ -27,12 +27,13 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from taskcodec.codec.bitstream import Bitstream, Header, LayerEntry, entry_for, pack, packed_size
+from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
+from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, expand
 from taskcodec.codec.raster import choose_format, decode_raster, encode_raster, resize
 from taskcodec.decisions import ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
@@ -43,12 +44,18 @@ GREY = 128
 
 
 class ClassicalParams(BaseModel):
+    """Settings of the ``classical`` codec (``Params`` is the name every codec shares)."""
+
+
     quality: int = Field(default=60, ge=1, le=100, description="1-100, higher = better.")
     budget_bytes: int | None = Field(default=None, ge=1)
     format: Literal["auto", "avif", "webp"] = "auto"
     quality_offset: dict[str, int] = Field(default_factory=lambda: {"high": 0, "medium": -10, "low": -20})
     background: Literal["coarse", "none"] = "coarse"
     full: bool = Field(default=False, description="Whole-image mode: the base at full resolution, no objects.")
+
+
+Params = ClassicalParams
 
 
 def base_plan(quality: int) -> tuple[int, int]:
@@ -61,52 +68,6 @@ def object_scale(rect: tuple[int, int, int, int], quality: int) -> float:
     long_side = max(rect[2] - rect[0], rect[3] - rect[1])
     target = 64 + 3.2 * quality
     return round(min(4.0, max(1.0, long_side / target)), 3)
-
-
-def expand(box, width: int, height: int) -> tuple[int, int, int, int]:
-    x0, y0, x1, y1 = box
-    m = max(4.0, 0.1 * max(x1 - x0, y1 - y0))
-    return (max(0, math.floor(x0 - m)), max(0, math.floor(y0 - m)),
-            min(width, math.ceil(x1 + m)), min(height, math.ceil(y1 + m)))
-
-
-def _clamp_q(q: int) -> int:
-    return int(min(100, max(1, q)))
-
-
-@dataclass
-class EncodeResult:
-    data: bytes
-    header: Header
-    outcomes: list[ObjectOutcome]
-    base: dict[str, Any] | None  # {"quality", "bytes", "scale"} of layer 0
-    seconds: float
-
-
-class _Writer:
-    """Accumulates layers and answers 'would this one still fit the budget?'."""
-
-    def __init__(self, base_fields: dict[str, Any], budget: int | None):
-        self.fields = base_fields
-        self.budget = budget
-        self.entries: list[LayerEntry] = []
-        self.payloads: list[bytes] = []
-
-    def header(self, entries) -> Header:
-        return Header(layers=tuple(entries), **self.fields)
-
-    def size_with(self, entry: LayerEntry, payload: bytes) -> int:
-        return packed_size(self.header([*self.entries, entry]), [*self.payloads, payload])
-
-    def left(self) -> int:
-        return (self.budget or 0) - packed_size(self.header(self.entries), self.payloads)
-
-    def fits(self, entry: LayerEntry, payload: bytes) -> bool:
-        return self.budget is None or self.size_with(entry, payload) <= self.budget
-
-    def add(self, entry: LayerEntry, payload: bytes) -> None:
-        self.entries.append(entry)
-        self.payloads.append(payload)
 
 
 def _base_layer(pixels: np.ndarray, factor: int, quality: int, fmt: str) -> tuple[LayerEntry, bytes, np.ndarray]:
@@ -157,7 +118,7 @@ def encode(
                   settings=params.model_dump(mode="json", exclude={"quality_offset"}),
                   encoding_uid=encoding_uid or uuid.uuid4().hex, policy_id=policy_id,
                   policy_hash=policy_hash, task=task)
-    writer = _Writer(fields, params.budget_bytes)
+    writer = Writer(fields, params.budget_bytes)
 
     base_info = None
     prediction = np.full_like(pixels, GREY)
@@ -192,20 +153,20 @@ def encode(
                                           numbers={"covered_by": int(covering),
                                                    "covered_by_label": writer.entries[covering].label}))
             continue
-        quality = _clamp_q(params.quality + params.quality_offset.get(req.tier, 0))
+        quality = clamp_quality(params.quality + params.quality_offset.get(req.tier, 0))
         scale = object_scale(rect, quality)
         index = len(writer.entries)
         entry, payload = _object_layer(pixels, prediction, own, rect, index, req, quality, scale, params.format)
         action, reason, numbers = "transmit", "in_policy", {"scale": scale}
         if not writer.fits(entry, payload):
-            needed, left = writer.size_with(entry, payload) - packed_size(writer.header(writer.entries), writer.payloads), writer.left()
-            q2, s2 = _clamp_q(quality - 25), min(4.0, round(scale * 1.6, 3))
+            needed, left = writer.needed(entry, payload), writer.left()
+            q2, s2 = clamp_quality(quality - 25), min(4.0, round(scale * 1.6, 3))
             entry2, payload2 = _object_layer(pixels, prediction, own, rect, index, req, q2, s2, params.format)
             numbers = {"wanted_quality": quality, "needed": needed, "left": left, "scale": s2}
             if writer.fits(entry2, payload2):
                 entry, payload, quality, action, reason = entry2, payload2, q2, "downgrade", "budget_downgrade"
             else:
-                numbers["needed"] = writer.size_with(entry2, payload2) - packed_size(writer.header(writer.entries), writer.payloads)
+                numbers["needed"] = writer.needed(entry2, payload2)
                 outcomes.append(ObjectOutcome(object_index=req.object_index, action="drop",
                                               reason="budget_exhausted", numbers=numbers))
                 continue

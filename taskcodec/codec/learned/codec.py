@@ -1,0 +1,332 @@
+"""``learned``: region-layered latent streams of one learned latent (see ``model.py``).
+
+Layers, in the order they are written::
+
+    0  base        ẑ (entropy bottleneck): gives every latent element its mean μ and scale σ;
+                   decoded alone, x̂ = g_s(μ) is a coarse picture of the whole image
+    1  object      latent rect_1 (box + margin, on the 1/16 latent grid): its elements of ŷ
+    2  object      latent rect_2 minus rect_1 ...
+    k  background  (whole-image mode, or ``background_quality``) every position not yet sent
+
+Each object layer codes r̂ = Q((y − μ)·g_k) of the latent positions it owns, all M
+channels, with the Gaussian N(0, σ·g_k) of those elements, at the rate level k its
+importance calls for. Ownership comes from the rects in the layer table alone, so the
+decoder rebuilds it, and any prefix or subset of layers decodes: elements not sent are μ.
+
+Padding: the image is padded (edge replicate) to a multiple of 64 px, the stride of ẑ.
+Tiles: g_a and g_s run on tiles of ``settings.learned_tile`` px with a 64-px halo, so
+memory grows with the tile, not the image; the hyper transforms are small and run whole,
+on one thread so that μ and σ (hence the coder's tables) are identical on any machine
+setting of the encoder and the decoder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, Field
+
+from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
+from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, expand
+from taskcodec.codec.learned.weights import LoadedModel, load_model
+from taskcodec.decisions import ObjectOutcome, ObjectRequest
+from taskcodec.errors import BitstreamError, BudgetError
+
+CODEC_ID = "learned"
+CODEC_VERSION = "1"
+STRIDE, PAD = 16, 64
+GREY = 128
+
+
+class LearnedParams(BaseModel):
+    """Settings of the ``learned`` codec (``Params`` is the name every codec shares)."""
+
+    quality: int = Field(default=60, ge=1, le=100, description="1-100, higher = better; maps to a rate level.")
+    budget_bytes: int | None = Field(default=None, ge=1)
+    quality_offset: dict[str, int] = Field(default_factory=lambda: {"high": 0, "medium": -10, "low": -20})
+    background: Literal["coarse", "none"] = "coarse"
+    background_quality: int | None = Field(default=None, ge=1, le=100,
+                                           description="Also send every other latent position at this quality.")
+    full: bool = Field(default=False, description="Whole-image mode: every latent position, no objects.")
+
+
+Params = LearnedParams
+
+
+def level_for(quality: int, levels: int) -> float:
+    """Quality 1..100 onto the model's rate levels 0..levels-1 (fractional levels interpolate gains)."""
+    return round((clamp_quality(quality) - 1) / 99 * (levels - 1), 4)
+
+
+# ---- transforms -----------------------------------------------------------------------------
+
+def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255)
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
+
+
+def tiled(fn, x: torch.Tensor, tile: int, scale: float, halo: int) -> torch.Tensor:
+    """Apply a convolutional ``fn`` (output = input size × scale) tile by tile with a halo.
+
+    ``tile`` and ``halo`` are in input units and multiples of the stride; each tile's
+    output keeps only its centre, so memory is bounded by the tile, not the image.
+    """
+    h, w = x.shape[-2:]
+    if h <= tile and w <= tile:
+        return fn(x)
+    out = None
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+            a0, b0, a1, b1 = max(0, y0 - halo), max(0, x0 - halo), min(h, y1 + halo), min(w, x1 + halo)
+            part = fn(x[..., a0:a1, b0:b1])
+            if out is None:
+                out = part.new_empty(*part.shape[:2], round(h * scale), round(w * scale))
+            s = lambda v: round(v * scale)  # noqa: E731
+            out[..., s(y0):s(y1), s(x0):s(x1)] = part[..., s(y0 - a0):s(y1 - a0), s(x0 - b0):s(x1 - b0)]
+    return out
+
+
+def _hyper(model, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return model.hyper(z_hat)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _tile_setting() -> int:
+    from taskcodec.settings import get_settings
+
+    return max(PAD, get_settings().learned_tile // PAD * PAD)
+
+
+# ---- region streams -------------------------------------------------------------------------
+
+def latent_rect(rect: tuple[int, int, int, int], lh: int, lw: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = rect
+    return (max(0, x0 // STRIDE), max(0, y0 // STRIDE), min(lw, math.ceil(x1 / STRIDE)), min(lh, math.ceil(y1 / STRIDE)))
+
+
+def _code(model, y, means, scales, own: np.ndarray, level: float) -> bytes:
+    ys, xs = np.nonzero(own)
+    g = model.gain(level)[:, None]
+    r = (y[0][:, ys, xs] - means[0][:, ys, xs]) * g
+    idx = model.gaussian_conditional.build_indexes(scales[0][:, ys, xs] * g)
+    return model.gaussian_conditional.compress(r[None], idx[None])[0]
+
+
+def _uncode(model, payload: bytes, means, scales, own: np.ndarray, level: float, what: str) -> tuple:
+    ys, xs = np.nonzero(own)
+    g = model.gain(level)[:, None]
+    idx = model.gaussian_conditional.build_indexes(scales[0][:, ys, xs] * g)
+    try:
+        sym = model.gaussian_conditional.decompress([payload], idx[None])[0]
+    except Exception as exc:  # the rANS decoder raises on damaged data
+        raise BitstreamError(f"{what}: latent stream does not decode ({exc})") from None
+    return ys, xs, sym / g + means[0][:, ys, xs]
+
+
+# ---- encode ---------------------------------------------------------------------------------
+
+@torch.inference_mode()
+def encode(
+    pixels: np.ndarray,
+    requests: list[ObjectRequest],
+    params: LearnedParams,
+    *,
+    policy_id: int | None = None,
+    policy_hash: str | None = None,
+    task: str | None = None,
+    encoding_uid: str | None = None,
+    model: LoadedModel | None = None,
+) -> EncodeResult:
+    """Encode an RGB image into ẑ plus one latent stream per object, in ``requests`` order."""
+    t0 = time.perf_counter()
+    lm = model or load_model()
+    net = lm.model
+    h, w = pixels.shape[:2]
+    x = _to_tensor(pixels)
+    y = tiled(net.g_a, x, _tile_setting(), 1 / STRIDE, PAD)
+    z = net.h_a(y)
+    z_payload = net.entropy_bottleneck.compress(z)[0]
+    z_hat = net.entropy_bottleneck.decompress([z_payload], z.shape[-2:])
+    scales, means = _hyper(net, z_hat)
+    lh, lw = y.shape[-2:]
+    settings = {**params.model_dump(mode="json", exclude={"quality_offset"}), "model": lm.model_id}
+    fields = dict(width=w, height=h, codec=CODEC_ID, codec_version=CODEC_VERSION, settings=settings,
+                  encoding_uid=encoding_uid or uuid.uuid4().hex, policy_id=policy_id,
+                  policy_hash=policy_hash, task=task)
+    writer = Writer(fields, params.budget_bytes)
+    base_entry = entry_for(z_payload, index=0, kind="base", label="background", quality=None,
+                           meta={"latent": [lh, lw], "hyper": list(z.shape[-2:]), "scale": PAD})
+    if not writer.fits(base_entry, z_payload):
+        raise BudgetError(f"--budget-bytes {params.budget_bytes:,} is too small: the side stream ẑ alone needs "
+                          f"{writer.size_with(base_entry, z_payload):,} bytes")
+    writer.add(base_entry, z_payload)
+    base_info = {"quality": None, "bytes": len(z_payload), "scale": PAD}
+
+    taken = np.zeros((lh, lw), dtype=bool)
+    owner = np.full((lh, lw), -1, dtype=np.int32)
+    outcomes: list[ObjectOutcome] = []
+
+    def layer(kind, label, rect, own, quality, req=None):
+        level = level_for(quality, net.levels)
+        payload = _code(net, y, means, scales, own, level)
+        extra = dict(box=req.box, importance=req.importance) if req else {}
+        entry = entry_for(payload, index=len(writer.entries), kind=kind, label=label, quality=quality,
+                          meta={"rect": list(rect), "level": level,
+                                **({"object_index": req.object_index} if req else {})}, **extra)
+        return entry, payload
+
+    for req in [] if params.full else requests:
+        rect = latent_rect(expand(req.box, w, h), lh, lw)
+        x0, y0, x1, y1 = rect
+        own = np.zeros((lh, lw), dtype=bool)
+        own[y0:y1, x0:x1] = ~taken[y0:y1, x0:x1]
+        if not own.any():
+            covering = int(np.bincount(owner[y0:y1, x0:x1].ravel()).argmax())
+            outcomes.append(ObjectOutcome(object_index=req.object_index, action="drop", reason="covered",
+                                          numbers={"covered_by": covering,
+                                                   "covered_by_label": writer.entries[covering].label}))
+            continue
+        quality = clamp_quality(params.quality + params.quality_offset.get(req.tier, 0))
+        entry, payload = layer("object", req.label, rect, own, quality, req)
+        action, reason, numbers = "transmit", "in_policy", {"level": entry.meta["level"], "latent_positions": int(own.sum())}
+        if not writer.fits(entry, payload):
+            needed, left = writer.needed(entry, payload), writer.left()
+            q2 = clamp_quality(quality - 25)
+            entry2, payload2 = layer("object", req.label, rect, own, q2, req)
+            numbers = {"wanted_quality": quality, "needed": needed, "left": left, "level": entry2.meta["level"]}
+            if writer.fits(entry2, payload2):
+                entry, payload, quality, action, reason = entry2, payload2, q2, "downgrade", "budget_downgrade"
+            else:
+                numbers["needed"] = writer.needed(entry2, payload2)
+                outcomes.append(ObjectOutcome(object_index=req.object_index, action="drop",
+                                              reason="budget_exhausted", numbers=numbers))
+                continue
+        writer.add(entry, payload)
+        owner[own] = entry.index
+        taken |= own
+        outcomes.append(ObjectOutcome(object_index=req.object_index, action=action, reason=reason,
+                                      layer_index=entry.index, quality=quality, bytes=len(payload), numbers=numbers))
+
+    rest_quality = params.quality if params.full else params.background_quality
+    if rest_quality is not None and not taken.all():
+        entry, payload = layer("background", "background", (0, 0, lw, lh), ~taken, rest_quality)
+        if params.full and not writer.fits(entry, payload):
+            raise BudgetError(f"--budget-bytes {params.budget_bytes:,} is too small for the whole image at "
+                              f"quality {rest_quality}: it needs {writer.size_with(entry, payload):,} bytes")
+        if writer.fits(entry, payload):
+            writer.add(entry, payload)
+            if params.full:
+                base_info = {"quality": rest_quality, "bytes": len(z_payload) + len(payload), "scale": 1}
+    header = writer.header(writer.entries)
+    return EncodeResult(pack(header, writer.payloads), header, outcomes, base_info, round(time.perf_counter() - t0, 4))
+
+
+# ---- decode ---------------------------------------------------------------------------------
+
+class DecodeResult:
+    """pixels, mask and layers as every codec's; ``base`` (g_s(μ), the picture ẑ alone gives) is
+    computed on first use, since only reconstruction needs it; ``latent`` is ŷ when asked for."""
+
+    def __init__(self, pixels: np.ndarray, mask: np.ndarray, layers: list[LayerEntry], net, means: torch.Tensor,
+                 latent: torch.Tensor | None = None):
+        self.pixels, self.mask, self.layers, self.latent = pixels, mask, layers, latent
+        self._net, self._means = net, means
+
+    @cached_property
+    def base(self) -> np.ndarray:
+        with torch.inference_mode():
+            return _pixels(self._net, self._means, *self.pixels.shape[:2])
+
+
+def _grid(meta, key, what) -> tuple[int, int]:
+    v = meta.get(key)
+    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) and i >= 1 for i in v)):
+        raise BitstreamError(f"{what}: malformed {key} size {v!r}")
+    return v[0], v[1]
+
+
+def check_model(bs: Bitstream, lm: LoadedModel) -> None:
+    made_by = bs.header.settings.get("model")
+    if made_by != lm.model_id:
+        raise BitstreamError(f"bitstream was made by learned-codec weights {made_by!r}; this decoder has "
+                             f"{lm.model_id!r} ({lm.path}); set TASKCODEC_LEARNED_WEIGHTS to the weights that made it")
+
+
+@torch.inference_mode()
+def decode(bs: Bitstream, max_objects: int | None = None, model: LoadedModel | None = None,
+           keep_latent: bool = False) -> DecodeResult:
+    """Decode ẑ, then the first ``max_objects`` object layers (all when None) and any background layer."""
+    hd = bs.header
+    if hd.codec != CODEC_ID:
+        raise BitstreamError(f"bitstream was written by codec {hd.codec!r}, not {CODEC_ID!r}")
+    if hd.codec_version != CODEC_VERSION:
+        raise BitstreamError(f"bitstream codec version {hd.codec_version!r} is not supported (this build: {CODEC_VERSION})")
+    lm = model or load_model()
+    check_model(bs, lm)
+    net = lm.model
+    w, h = hd.width, hd.height
+    if not bs.layers or bs.layers[0].kind != "base":
+        raise BitstreamError("layer 0 (base: the side stream ẑ) is missing; nothing of a learned stream decodes without it")
+    base_entry = bs.layers[0]
+    lh, lw = _grid(base_entry.meta, "latent", "layer 0 (base)")
+    zh, zw = _grid(base_entry.meta, "hyper", "layer 0 (base)")
+    ph, pw = h + (-h % PAD), w + (-w % PAD)
+    if (lh, lw) != (ph // STRIDE, pw // STRIDE) or (zh, zw) != (ph // PAD, pw // PAD):
+        raise BitstreamError(f"layer 0 (base): latent grids {lh}x{lw} / {zh}x{zw} do not fit a {w}x{h} image")
+    try:
+        z_hat = net.entropy_bottleneck.decompress([bs.payloads[0]], (zh, zw))
+    except Exception as exc:
+        raise BitstreamError(f"layer 0 (base): side stream does not decode ({exc})") from None
+    scales, means = _hyper(net, z_hat)
+    y_hat = means.clone()
+    taken = np.zeros((lh, lw), dtype=bool)
+    sent = np.zeros((lh, lw), dtype=bool)
+    used, n_obj = [base_entry], 0
+    for entry, payload in zip(bs.layers[1:], bs.payloads[1:]):
+        what = f"layer {entry.index} ({entry.kind})"
+        if entry.kind == "object":
+            if max_objects is not None and n_obj >= max_objects:
+                continue
+            n_obj += 1
+        rect = entry.meta.get("rect")
+        level = entry.meta.get("level")
+        if not (isinstance(rect, list) and len(rect) == 4 and all(isinstance(v, int) for v in rect)
+                and 0 <= rect[0] < rect[2] <= lw and 0 <= rect[1] < rect[3] <= lh):
+            raise BitstreamError(f"{what}: latent rectangle {rect!r} lies outside the {lw}x{lh} latent grid")
+        if not isinstance(level, (int, float)) or not 0 <= level <= net.levels - 1:
+            raise BitstreamError(f"{what}: rate level {level!r} is not one of this model's 0..{net.levels - 1}")
+        x0, y0, x1, y1 = rect
+        own = np.zeros((lh, lw), dtype=bool)
+        own[y0:y1, x0:x1] = ~taken[y0:y1, x0:x1]
+        taken[y0:y1, x0:x1] = True
+        if not own.any():
+            raise BitstreamError(f"{what}: owns no latent position")
+        ys, xs, values = _uncode(net, payload, means, scales, own, float(level), what)
+        y_hat[0][:, ys, xs] = values
+        if entry.kind == "object":
+            sent |= own
+        used.append(entry)
+    pixels = _pixels(net, y_hat, h, w)
+    mask = np.kron(sent, np.ones((STRIDE, STRIDE), dtype=bool))[:h, :w]
+    if hd.settings.get("background") == "none" and not hd.settings.get("full"):
+        pixels[~mask] = GREY
+    return DecodeResult(pixels, mask, used, net, means, y_hat if keep_latent else None)
+
+
+def _pixels(net, y_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
+    x_hat = tiled(net.g_s, y_hat, _tile_setting() // STRIDE, STRIDE, PAD // STRIDE)
+    out = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
+    return np.ascontiguousarray(out.numpy())

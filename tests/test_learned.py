@@ -1,0 +1,251 @@
+"""The learned codec: region streams, bit-exact partial decoding, rates, budgets, weights, training."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from taskcodec.codec import bitstream as bsm
+from taskcodec.codec import learned
+from taskcodec.codec.learned.model import GainedMeanScaleHyperprior
+from taskcodec.codec.learned.weights import SHIPPED, save_weights
+from taskcodec.decisions import ObjectRequest
+from taskcodec.errors import BitstreamError, BudgetError, TaskcodecError
+
+FACE = (177.0, 66.0, 272.0, 161.0)
+ROCKET = (380.0, 200.0, 500.0, 480.0)
+BODY = (100.0, 40.0, 400.0, 500.0)
+
+
+def req(i, box, importance=1.0, label="person"):
+    return ObjectRequest(object_index=i, label=label, box=box, importance=importance,
+                         tier="high" if importance >= 0.75 else "medium" if importance >= 0.4 else "low")
+
+
+def psnr(a, b, mask=None):
+    d = (a.astype(float) - b.astype(float)) ** 2
+    return 10 * np.log10(255**2 / (d[mask] if mask is not None else d).mean())
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny randomly initialised model, saved and loaded like real weights."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
+    net = GainedMeanScaleHyperprior(N=8, M=12)
+    with torch.no_grad():
+        net.g_a[-1].weight.mul_(200)  # latents of a trained model's magnitude, so symbols are not all zero
+    save_weights(net, path)
+    return learned.load_model(path)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return learned.load_model(SHIPPED)
+
+
+def own_mask(y_hat_shape, rects):
+    """Latent positions of each layer rect minus the earlier ones, like the codec's ownership rule."""
+    h, w = y_hat_shape[-2:]
+    taken, owns = np.zeros((h, w), bool), []
+    for x0, y0, x1, y1 in rects:
+        own = np.zeros((h, w), bool)
+        own[y0:y1, x0:x1] = ~taken[y0:y1, x0:x1]
+        taken[y0:y1, x0:x1] = True
+        owns.append(own)
+    return owns
+
+
+def test_any_subset_of_regions_decodes_bit_exact_inside_and_hyperprior_mean_outside(astronaut_pixels, tiny):
+    reqs = [req(0, FACE), req(1, ROCKET, 0.6, "rocket"), req(2, BODY, 0.3, "body")]
+    r = learned.encode(astronaut_pixels, reqs, learned.Params(quality=70), model=tiny)
+    full = learned.decode(bsm.unpack(r.data), model=tiny, keep_latent=True)
+    rects = [e.meta["rect"] for e in r.header.layers[1:]]
+    owns = own_mask(full.latent.shape, rects)
+    assert [e.kind for e in r.header.layers] == ["base", "object", "object", "object"]
+    assert not (owns[0] & owns[2]).any() and owns[2].any()  # the body's layer skips the face: coded once
+    base = learned.decode(bsm.unpack(r.data), max_objects=0, model=tiny, keep_latent=True)
+    for n in (1, 2):
+        part = learned.decode(bsm.unpack(r.data), max_objects=n, model=tiny, keep_latent=True)
+        inside = torch.from_numpy(np.logical_or.reduce(owns[:n]))
+        assert torch.equal(part.latent[..., inside], full.latent[..., inside])  # bit-exact
+        assert torch.equal(part.latent[..., ~inside], base.latent[..., ~inside])  # μ, the hyperprior mean
+        assert not torch.equal(part.latent[..., ~inside], full.latent[..., ~inside])
+    # a truncated file is a prefix: the same latent as max_objects=1
+    cut = bsm.unpack(r.data[: len(r.data) - r.header.layers[-1].length - r.header.layers[-2].length + 3])
+    assert len(cut.layers) == 2 and cut.problems
+    assert torch.equal(learned.decode(cut, model=tiny, keep_latent=True).latent,
+                       learned.decode(bsm.unpack(r.data), max_objects=1, model=tiny, keep_latent=True).latent)
+
+
+def test_mask_covers_the_object_latent_and_base_is_the_zhat_picture(astronaut_pixels, tiny):
+    r = learned.encode(astronaut_pixels, [req(0, FACE)], learned.Params(quality=50), model=tiny)
+    d = learned.decode(bsm.unpack(r.data), model=tiny)
+    x0, y0, x1, y1 = map(int, FACE)
+    assert d.mask[y0:y1, x0:x1].all() and 0 < d.mask.mean() < 0.2
+    assert d.pixels.shape == d.base.shape == astronaut_pixels.shape
+    zero = learned.decode(bsm.unpack(r.data), max_objects=0, model=tiny)
+    assert not zero.mask.any() and (zero.pixels == d.base).all()
+
+
+def test_importance_sets_the_rate_level_and_overlapping_object_is_covered(astronaut_pixels, tiny):
+    reqs = [req(0, BODY), req(1, FACE, 0.3, "face")]
+    r = learned.encode(astronaut_pixels, reqs, learned.Params(quality=60), model=tiny)
+    assert r.outcomes[1].action == "drop" and r.outcomes[1].reason == "covered"
+    r = learned.encode(astronaut_pixels, [req(0, FACE), req(1, ROCKET, 0.3)], learned.Params(quality=60), model=tiny)
+    high, low = r.header.layers[1], r.header.layers[2]
+    assert high.quality == 60 and low.quality == 40 and high.meta["level"] > low.meta["level"]
+    assert high.meta["level"] == learned.level_for(60, tiny.model.levels)
+
+
+def test_budget_downgrades_then_drops_least_important_first(astronaut_pixels, tiny):
+    reqs = [req(0, FACE), req(1, ROCKET, 0.5, "rocket"), req(2, (0, 300, 200, 500), 0.2, "ground")]
+    free = learned.encode(astronaut_pixels, reqs, learned.Params(quality=100), model=tiny)
+    budget = len(free.data) - free.header.layers[3].length // 2
+    r = learned.encode(astronaut_pixels, reqs, learned.Params(quality=100, budget_bytes=budget), model=tiny)
+    assert len(r.data) <= budget
+    assert r.outcomes[0].action == "transmit"
+    assert r.outcomes[-1].reason in ("budget_downgrade", "budget_exhausted")
+    with pytest.raises(BudgetError, match="side stream"):
+        learned.encode(astronaut_pixels, reqs, learned.Params(budget_bytes=50), model=tiny)
+
+
+def test_a_stream_made_by_other_weights_is_refused(astronaut_pixels, tiny, tmp_path):
+    torch.manual_seed(1)
+    other = learned.load_model(save_weights(GainedMeanScaleHyperprior(N=8, M=12), tmp_path / "other.safetensors"))
+    r = learned.encode(astronaut_pixels, [], learned.Params(quality=30, full=True), model=tiny)
+    assert r.header.settings["model"] == tiny.model_id != other.model_id
+    with pytest.raises(BitstreamError, match="made by learned-codec weights 'tiny@"):
+        learned.decode(bsm.unpack(r.data), model=other)
+
+
+def test_forged_rect_and_damaged_stream_are_clear_errors(astronaut_pixels, tiny):
+    r = learned.encode(astronaut_pixels, [req(0, FACE)], learned.Params(quality=50), model=tiny)
+    bs = bsm.unpack(r.data)
+    layers = list(bs.header.layers)
+    layers[1] = layers[1].model_copy(update={"meta": {**layers[1].meta, "rect": [0, 0, 999, 4]}})
+    forged = bsm.Bitstream(bs.header.model_copy(update={"layers": tuple(layers)}), bs.payloads)
+    with pytest.raises(BitstreamError, match="layer 1 .*latent rectangle"):
+        learned.decode(forged, model=tiny)
+    with pytest.raises(BitstreamError, match="layer 0 .*missing"):
+        learned.decode(bsm.Bitstream(bs.header, []), model=tiny)
+
+
+def test_odd_sizes_and_tiles(tiny, monkeypatch):
+    from taskcodec.settings import get_settings
+
+    rng = np.random.default_rng(0)
+    px = (rng.random((300, 270, 3)) * 255).astype(np.uint8)
+    a = learned.decode(bsm.unpack(learned.encode(px, [], learned.Params(full=True), model=tiny).data), model=tiny)
+    assert a.pixels.shape == px.shape
+    monkeypatch.setenv("TASKCODEC_LEARNED_TILE", "128")
+    get_settings.cache_clear()
+    try:
+        r = learned.encode(px, [], learned.Params(full=True), model=tiny)
+        b = learned.decode(bsm.unpack(r.data), model=tiny)
+    finally:
+        monkeypatch.delenv("TASKCODEC_LEARNED_TILE")
+        get_settings.cache_clear()
+    assert b.pixels.shape == px.shape
+    assert psnr(a.pixels, b.pixels) > 25  # tiles with a halo: close to the whole-image transform
+
+
+def test_weights_files_are_safetensors_with_metadata(tmp_path):
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(TaskcodecError, match="bad.safetensors: cannot be read as safetensors"):
+        learned.load_model(tmp_path / "bad.safetensors")
+    with pytest.raises(TaskcodecError, match="do not exist"):
+        learned.load_model(tmp_path / "none.safetensors")
+    assert SHIPPED.stat().st_size < 50 * 2**20
+    assert not any(k.endswith("_quantized_cdf") for k in load_file(str(SHIPPED)))
+
+
+def test_shipped_weights_trade_rate_for_quality(shipped, astronaut_pixels):
+    """One model, many rates: more quality costs more bytes and gives a better picture."""
+    rows = []
+    for q in (1, 50, 100):
+        r = learned.encode(astronaut_pixels, [], learned.Params(quality=q, full=True), model=shipped)
+        d = learned.decode(bsm.unpack(r.data), model=shipped)
+        rows.append((len(r.data), psnr(d.pixels, astronaut_pixels)))
+    assert rows[0][0] < rows[1][0] < rows[2][0]
+    assert rows[0][1] < rows[1][1] < rows[2][1]
+    assert rows[1][1] > 26
+    objects = learned.encode(astronaut_pixels, [req(0, FACE)], learned.Params(quality=50), model=shipped)
+    d = learned.decode(bsm.unpack(objects.data), model=shipped)
+    assert psnr(d.pixels, astronaut_pixels, d.mask) > psnr(d.base, astronaut_pixels, d.mask) + 3
+
+
+def test_training_resumes_exactly_where_it_stopped(tmp_path):
+    from PIL import Image
+
+    from taskcodec.codec.learned.train import TrainConfig, train
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray((rng.random((80, 96, 3)) * 255).astype(np.uint8)).save(data / f"{i}.png")
+    kw = dict(data=str(data), batch=2, crop=64, N=8, M=12, checkpoint_every=2, log_every=1, mask_prob=1.0)
+    straight = train(TrainConfig(out=str(tmp_path / "a"), steps=4, **kw))
+    train(TrainConfig(out=str(tmp_path / "b"), steps=2, **kw))
+    resumed = train(TrainConfig(out=str(tmp_path / "b"), steps=4, **kw))
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert a.keys() == b.keys()  # same data order and noise; weights equal up to float rounding
+    assert all(torch.allclose(a[k].float(), b[k].float(), rtol=1e-5, atol=1e-7) for k in a if k.startswith("model."))
+    from safetensors import safe_open
+
+    with safe_open(str(resumed), "pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    assert meta["step"] == 4 and [h["step"] for h in meta["history"]] == [1, 2, 3, 4]
+    with safe_open(str(straight), "pt") as f:
+        first = json.loads(f.metadata()["meta"])["history"]
+    assert [h["loss"] for h in first] == [h["loss"] for h in meta["history"]]
+    assert all(np.isfinite(h["loss"]) for h in meta["history"])
+
+
+def test_random_masking_drops_up_to_half_of_the_latent():
+    from taskcodec.codec.learned.train import TrainConfig, random_keep
+
+    cfg = TrainConfig(data="", out="", mask_prob=1.0, mask_max=0.5)
+    keep = random_keep(64, 8, 8, cfg, torch.Generator().manual_seed(0))
+    dropped = 1 - keep.float().mean(dim=(1, 2, 3))
+    assert keep.shape == (64, 1, 8, 8) and dropped.max() <= 0.75 and dropped.mean() < 0.4 and dropped.max() > 0.2
+    none = random_keep(8, 8, 8, TrainConfig(data="", out="", mask_prob=0.0), torch.Generator())
+    assert none.all()
+
+
+def test_cli_learned_codec_task_and_whole_image(prefect_server, home, astronaut, tmp_path):
+    from typer.testing import CliRunner
+
+    from taskcodec.cli import app
+
+    def run(*args, code=0):
+        r = CliRunner().invoke(app, [str(a) for a in args])
+        assert r.exit_code == code, r.output
+        return r
+
+    out = tmp_path / "out"
+    run("compress", "--codec", "learned", "--task", "privacy audit: keep people and faces sharp", "--out", out,
+        "--quality", "60", astronaut)
+    audit = json.loads(run("why", out / "astronaut.tcb", "--json").stdout)[0]
+    assert audit["codec"] == "learned"
+    assert [l["kind"] for l in audit["layers"]][:2] == ["base", "object"]
+    sent = [d for d in audit["decisions"] if d["action"] == "transmit"]
+    assert sum(d["bytes"] for d in sent) == sum(l["bytes"] for l in audit["layers"])
+    assert any("1/64 scale" in d["sentence"] for d in sent)
+    run("decode", out / "astronaut.tcb", "--for", "human", "--reconstruct", "classical", "--out", tmp_path / "a.png")
+    meta = json.loads((tmp_path / "a.png.json").read_text())
+    assert 0 < meta["transmitted_fraction"] < 0.5
+
+    run("compress", "--codec", "learned", "--full", "--quality", "40", "--out", tmp_path / "full", astronaut)
+    full = json.loads(run("why", tmp_path / "full" / "astronaut.tcb", "--json").stdout)[0]
+    assert [l["kind"] for l in full["layers"]] == ["base", "background"]
+    assert [d["reason"] for d in full["decisions"]] == ["full_image"]
+    assert full["decisions"][0]["bytes"] == sum(l["bytes"] for l in full["layers"])
+    run("decode", tmp_path / "full" / "astronaut.tcb", "--for", "human", "--reconstruct", "none",
+        "--out", tmp_path / "f.png")
+    from PIL import Image
+
+    assert Image.open(tmp_path / "f.png").size == (512, 512)
