@@ -34,10 +34,7 @@ def tiny(tmp_path_factory):
     """A tiny randomly initialised model, saved and loaded like real weights."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    net = GainedMeanScaleHyperprior(N=8, M=12)
-    with torch.no_grad():
-        net.g_a[-1].weight.mul_(200)  # latents of a trained model's magnitude, so symbols are not all zero
-    save_weights(net, path)
+    save_weights(GainedMeanScaleHyperprior(N=8, M=12), path)
     return learned.load_model(path)
 
 
@@ -249,3 +246,19 @@ def test_cli_learned_codec_task_and_whole_image(prefect_server, home, astronaut,
     from PIL import Image
 
     assert Image.open(tmp_path / "f.png").size == (512, 512)
+
+
+def test_untrained_model_starts_as_a_block_dct_transform_coder(astronaut_pixels):
+    """The linear path is a YCbCr block DCT and the GDN stacks start at zero: g_s(g_a(x)) ≈ x from step 0."""
+    from taskcodec.codec.learned.model import LINEAR_SCALE, block_dct
+
+    ana, syn = block_dct(96)
+    flat_a, flat_s = ana.reshape(96, -1), syn.reshape(96, -1)
+    # synthesis ∘ analysis is the identity on the kept coefficients
+    assert torch.allclose(flat_a @ flat_s.T, torch.eye(96), atol=1e-4)
+    assert flat_a[0].abs().max() == pytest.approx(LINEAR_SCALE * 0.587 / 16, rel=1e-4)  # DC of Y: G weight
+    net = GainedMeanScaleHyperprior(64, 96).eval()
+    x = torch.from_numpy(astronaut_pixels.copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        x_hat = net.g_s(net.g_a(x)).clamp(0, 1)
+    assert psnr((x_hat[0].permute(1, 2, 0) * 255).round().byte().numpy(), astronaut_pixels) > 26

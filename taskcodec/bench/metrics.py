@@ -26,6 +26,7 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float 
 
 
 def _ssim_parts(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean SSIM and contrast-structure term over all channels (H x W x C float32: one blur per moment)."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     blur = lambda a: cv2.GaussianBlur(a, (11, 11), 1.5)  # noqa: E731
     mx, my = blur(x), blur(y)
@@ -36,15 +37,15 @@ def _ssim_parts(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003), 5 scales, averaged over RGB channels."""
-    x, y = a.astype(np.float64), b.astype(np.float64)
+    """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003), 5 scales, each term averaged over RGB channels."""
+    x, y = a.astype(np.float32), b.astype(np.float32)
     scales = max(1, min(5, int(np.log2(min(x.shape[:2]) / 11)) + 1))
     w = np.array(MS_SSIM_WEIGHTS[:scales])
     w = w / w.sum()
     vals = []
     for s in range(scales):
-        ssim, cs = zip(*(_ssim_parts(x[..., c], y[..., c]) for c in range(3)))
-        vals.append(np.mean(ssim) if s == scales - 1 else np.mean(cs))
+        ssim, cs = _ssim_parts(x, y)
+        vals.append(ssim if s == scales - 1 else cs)
         if s < scales - 1:
             x = cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA)
             y = cv2.resize(y, (y.shape[1] // 2, y.shape[0] // 2), interpolation=cv2.INTER_AREA)

@@ -237,7 +237,8 @@ def encode(
 # ---- decode ---------------------------------------------------------------------------------
 
 class DecodeResult:
-    """pixels, mask and layers as every codec's; ``base`` (g_s(μ), the picture ẑ alone gives) is
+    """pixels, mask and layers as every codec's (mask: the 16-pixel cells whose latent was sent, by an
+    object or a background layer); ``base`` (g_s(μ), the picture ẑ alone gives) is
     computed on first use, since only reconstruction needs it; ``latent`` is ŷ when asked for."""
 
     def __init__(self, pixels: np.ndarray, mask: np.ndarray, layers: list[LayerEntry], net, means: torch.Tensor,
@@ -316,8 +317,7 @@ def decode(bs: Bitstream, max_objects: int | None = None, model: LoadedModel | N
             raise BitstreamError(f"{what}: owns no latent position")
         ys, xs, values = _uncode(net, payload, means, scales, own, float(level), what)
         y_hat[0][:, ys, xs] = values
-        if entry.kind == "object":
-            sent |= own
+        sent |= own
         used.append(entry)
     pixels = _pixels(net, y_hat, h, w)
     mask = np.kron(sent, np.ones((STRIDE, STRIDE), dtype=bool))[:h, :w]

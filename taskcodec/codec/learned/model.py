@@ -20,6 +20,12 @@ Dataflow (``k`` = rate level, ``g_k`` = per-channel gain, ``Q`` = rounding)::
     ŷ = r̂ / g_k + μ   inside decoded regions,   ŷ = μ   elsewhere
     x̂ = g_s(ŷ)
 
+g_a and g_s are Ballé's conv/GDN stacks plus a linear 16×16 block-transform path initialised
+as a YCbCr block DCT (``block_dct``), with the stacks' last layers initialised at zero: the
+model starts as a transform coder (DCT, learned per-level quantisation steps, hyperprior
+entropy model) and training adds what the linear path misses. This is our addition, for
+short training on a CPU; the dataflow and the entropy models are Minnen 2018's.
+
 The entropy parameters of ŷ depend on ẑ only (no spatial context model), so every
 latent element can be coded in any stream and decoded without its neighbours: a
 region decodes alone, and a decoded region's ŷ is bit-exact to the full decode.
@@ -41,11 +47,79 @@ from compressai.models.utils import conv, deconv
 # λ of each rate level (MSE on 0-255 scale; CompressAI's mse λ's for qualities 1-6).
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256, 64
+LINEAR_SCALE = 4.0  # latents of the block-DCT path = 4 × orthonormal DCT coefficients of x − 0.5
 GAIN_INIT = (1.5, 8.0)  # fine steps at first, so g_s learns from informative latents; λ then pulls them down
 
 
 def scale_table() -> Tensor:
     return torch.exp(torch.linspace(math.log(SCALES_MIN), math.log(SCALES_MAX), SCALES_LEVELS))
+
+
+def block_dct(M: int, block: int = 16) -> tuple[Tensor, Tensor]:
+    """Analysis and synthesis kernels of a YCbCr block DCT keeping M coefficients per block.
+
+    2/3 of the channels take the lowest-frequency luma coefficients (zigzag order), 1/6 each
+    chroma; analysis is the orthonormal DCT of (Y, Cb, Cr) of each 16×16 block, synthesis
+    its transpose mapped back to RGB. A JPEG-like transform coder from the first step.
+    """
+    rgb2ycc = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    ycc2rgb = torch.linalg.inv(rgb2ycc)
+    n = torch.arange(block, dtype=torch.float64)
+    b = torch.cos(math.pi * (2 * n[None] + 1) * n[:, None] / (2 * block)) * math.sqrt(2 / block)
+    b[0] /= math.sqrt(2)
+    order = sorted(((u, v) for u in range(block) for v in range(block)), key=lambda t: (t[0] + t[1], t[0]))
+    split = [M - 2 * (M // 6), M // 6, M // 6]
+    ana = torch.zeros(M, 3, block, block)
+    syn = torch.zeros(M, 3, block, block)
+    m = 0
+    for ch, count in enumerate(split):
+        for u, v in order[:count]:
+            basis = torch.outer(b[u], b[v]).float()
+            ana[m] = rgb2ycc[ch][:, None, None] * basis
+            syn[m] = ycc2rgb[:, ch][:, None, None] * basis
+            m += 1
+    return ana * LINEAR_SCALE, syn / LINEAR_SCALE
+
+
+class AnalysisTransform(nn.Module):
+    """g_a: Ballé's conv/GDN stack plus a linear block-transform path initialised as a block DCT.
+
+    The stack's last layer starts at zero, so training starts from a transform coder
+    (DCT + learned quantisation + hyperprior entropy model) and the stack learns what
+    the linear path misses.
+    """
+
+    def __init__(self, N: int, M: int):
+        super().__init__()
+        self.layers = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+        self.block = nn.Conv2d(3, M, 16, stride=16, bias=False)
+        ana, _ = block_dct(M)
+        with torch.no_grad():
+            self.block.weight.copy_(ana)
+            nn.init.zeros_(self.layers[-1].weight)
+            nn.init.zeros_(self.layers[-1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x) + self.block(x - 0.5)
+
+
+class SynthesisTransform(nn.Module):
+    """g_s: the inverse GDN stack plus the linear path's transpose (the inverse block DCT)."""
+
+    def __init__(self, N: int, M: int):
+        super().__init__()
+        self.layers = nn.Sequential(
+            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+        self.block = nn.ConvTranspose2d(M, 3, 16, stride=16, bias=False)
+        _, syn = block_dct(M)
+        with torch.no_grad():
+            self.block.weight.copy_(syn)
+            nn.init.zeros_(self.layers[-1].weight)
+            nn.init.zeros_(self.layers[-1].bias)
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.layers(y) + self.block(y) + 0.5
 
 
 def round_ste(x: Tensor) -> Tensor:
@@ -59,11 +133,8 @@ class GainedMeanScaleHyperprior(nn.Module):
     def __init__(self, N: int = 96, M: int = 128, levels: int = len(LAMBDAS)):
         super().__init__()
         self.N, self.M, self.levels = N, M, levels
-        self.g_a = nn.Sequential(
-            conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
-        self.g_s = nn.Sequential(
-            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-            deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+        self.g_a = AnalysisTransform(N, M)
+        self.g_s = SynthesisTransform(N, M)
         self.h_a = nn.Sequential(
             conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
             conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N))

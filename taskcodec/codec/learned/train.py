@@ -116,10 +116,18 @@ def rd_loss(model, x: torch.Tensor, level: torch.Tensor, keep: torch.Tensor | No
             "psnr": (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean()}
 
 
+GAIN_LR_SCALE = 10.0  # the gain vectors are a few scale parameters (a learned quantisation matrix): faster
+
+
 def _optimizers(model, lr: float):
-    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    named = [(n, p) for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    # the module's own parameter (log_gain) comes first, so [gains, main] keeps the flat order
+    # that checkpoints index optimiser state by
+    main = {"params": [p for n, p in named if n != "log_gain"], "lr_scale": 1.0}
+    gains = {"params": [p for n, p in named if n == "log_gain"], "lr_scale": GAIN_LR_SCALE}
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
+    assert named[0][0] == "log_gain"
+    return torch.optim.Adam([gains, main], lr=lr), torch.optim.Adam(aux, lr=1e-3)
 
 
 def _flatten_opt(prefix: str, opt) -> dict[str, torch.Tensor]:
@@ -190,7 +198,7 @@ def train(cfg: TrainConfig, progress=None) -> Path:
     while step < cfg.steps:
         lr = cfg.lr * (0.1 if step >= cfg.decay_from * cfg.steps else 1.0)
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         x = sampler.batch(cfg.batch).to(device)
         level = torch.randint(len(LAMBDAS), (cfg.batch,), generator=gen).to(device)
         h, w = cfg.crop // 16, cfg.crop // 16
