@@ -330,106 +330,6 @@ def serve() -> None:
 
 
 @app.command()
-def bench(
-    images: Optional[Path] = typer.Option(None, "--images", help="COCO images folder (default: shared coco-val158)."),
-    annotations: Optional[Path] = typer.Option(None, "--annotations", help="COCO instances JSON."),
-    kodak: Optional[Path] = typer.Option(None, "--kodak", help="Image folder for human viewing (default: Kodak)."),
-    out: Path = typer.Option(Path("bench-out"), "--out"),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images of each set."),
-    grounding: str = typer.Option("onnx:yolox_nano.onnx", "--grounding", help="Grounding backend at the encoder."),
-    judge: str = typer.Option("tflite:yolov8n_int8.tflite", "--judge", help="A different detector that judges."),
-    codecs: str = typer.Option("classical,learned", "--codecs", help="taskcodec codecs to measure, comma-separated."),
-    docs: bool = typer.Option(True, "--docs/--no-docs", help="Write the summary into docs/benchmarks.md."),
-) -> None:
-    """Rate-accuracy curves and BD-rates of taskcodec against JPEG, WebP and AVIF (a Prefect flow)."""
-    from taskcodec.settings import get_settings
-
-    shared = get_settings().shared_path / "data"
-    images = images or shared / "coco-val158" / "images"
-    annotations = annotations or shared / "coco-val158" / "instances.json"
-    kodak = kodak or shared / "kodak"
-    for p, what in ((images, "--images"), (annotations, "--annotations")):
-        if not p.exists():
-            _fail(TaskcodecError(f"{what} {p} does not exist (set TASKCODEC_SHARED_DIR or pass it)"))
-    if grounding == judge:
-        err.print("[yellow]warning:[/] the judge is the grounding detector: the result flatters taskcodec")
-    names = tuple(c.strip() for c in codecs.split(",") if c.strip())
-    try:
-        from taskcodec.codec import get_codec
-
-        for c in names:
-            if get_codec(c).CODEC_ID == "learned":
-                from taskcodec.codec.learned import load_model
-
-                load_model()
-    except TaskcodecError as exc:
-        _fail(exc)
-    from taskcodec.flows.bench import bench_flow, summary_markdown
-
-    try:
-        result = bench_flow(str(images), str(annotations), str(kodak), str(out), grounding, judge, limit,
-                            codecs=names)
-    except TaskcodecError as exc:
-        _fail(exc, 1)
-    import sys as _sys
-
-    command = "taskcodec " + " ".join(_sys.argv[1:])
-    md = summary_markdown(result, command)
-    (out / "summary.md").write_text(md + "\n")
-    if docs:
-        from taskcodec.bench.report import write_section
-
-        write_section("bench", "Rate-accuracy benchmark (issue 7)", md + f"\n\nPlots and every point: `{out}/`.")
-    console.print(md)
-
-
-@app.command("train-codec")
-def train_codec(
-    out: Path = typer.Option(..., "--out", help="Run folder: checkpoint.safetensors (resumed if present), log.jsonl."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Training images (default: shared data/train; "
-                                        "never an evaluation set)."),
-    steps: int = typer.Option(14000, "--steps", min=1),
-    batch: int = typer.Option(8, "--batch", min=1),
-    crop: int = typer.Option(128, "--crop", min=64, help="Random crop side, a multiple of 64."),
-    lr: float = typer.Option(5e-4, "--lr"),
-    n: int = typer.Option(64, "--N", help="Channels of g_a/g_s/h_a/h_s."),
-    m: int = typer.Option(96, "--M", help="Channels of the latent y."),
-    mask_prob: float = typer.Option(0.3, "--mask-prob", min=0, max=1, help="Share of samples with random region masking."),
-    seed: int = typer.Option(0, "--seed"),
-    export: Optional[Path] = typer.Option(None, "--export", help="Also write decoder weights (safetensors) here."),
-) -> None:
-    """Train the learned codec (rate-distortion + aux loss, random region masking); resumable."""
-    import json as _json
-
-    from taskcodec.codec.learned.train import TrainConfig, train
-    from taskcodec.settings import get_settings
-
-    if crop % 64:
-        _fail(TaskcodecError(f"--crop must be a multiple of 64, not {crop}"))
-    cfg = TrainConfig(data=str(data or get_settings().shared_path / "data" / "train"), out=str(out), steps=steps,
-                      batch=batch, crop=crop, lr=lr, N=n, M=m, mask_prob=mask_prob, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "log.jsonl"
-
-    def progress(row: dict) -> None:
-        with log_path.open("a") as f:
-            f.write(_json.dumps(row) + "\n")
-        console.print(f"step {row['step']:>6}/{steps}  loss {row['loss']:.3f}  bpp {row['bpp']:.3f}  "
-                      f"PSNR {row['psnr']:.2f} dB  aux {row['aux']:.1f}  {row['elapsed_s']:.0f} s")
-
-    try:
-        ckpt = train(cfg, progress)
-        if export is not None:
-            from taskcodec.codec.learned.weights import export_checkpoint
-
-            export_checkpoint(ckpt, export)
-            console.print(f"wrote {export}")
-    except TaskcodecError as exc:
-        _fail(exc, 1)
-    console.print(f"checkpoint {ckpt}")
-
-
-@app.command()
 def demo(
     out: Path = typer.Option(Path("taskcodec-demo"), "--out", help="Where the demo writes its outputs."),
     task: str = typer.Option("privacy audit: keep people and faces sharp", "--task"),
@@ -443,6 +343,10 @@ def demo(
     except TaskcodecError as exc:
         _fail(exc, 1)
     raise typer.Exit(1 if failed else 0)
+
+
+# codec work (bench, train-codec) lives in its own module; importing it registers the commands
+from taskcodec import cli_codec  # noqa: E402,F401
 
 
 def main() -> None:

@@ -134,7 +134,7 @@ def _flatten_opt(prefix: str, opt) -> dict[str, torch.Tensor]:
     flat = {}
     for idx, state in opt.state_dict()["state"].items():
         for key, value in state.items():
-            flat[f"{prefix}.{idx}.{key}"] = torch.as_tensor(value).clone()
+            flat[f"{prefix}.{idx}.{key}"] = torch.as_tensor(value).detach().cpu().clone()
     return flat
 
 
