@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 
 from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, expand
+from taskcodec.codec.learned.model import LEVEL_MIN
 from taskcodec.codec.learned.weights import LoadedModel, load_model
 from taskcodec.decisions import ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
@@ -61,8 +62,8 @@ Params = LearnedParams
 
 
 def level_for(quality: int, levels: int) -> float:
-    """Quality 1..100 onto the model's rate levels 0..levels-1 (fractional levels interpolate gains)."""
-    return round((clamp_quality(quality) - 1) / 99 * (levels - 1), 4)
+    """Quality 1..100 onto the model's rate levels LEVEL_MIN..levels-1 (fractional levels interpolate gains)."""
+    return round(LEVEL_MIN + (clamp_quality(quality) - 1) / 99 * (levels - 1 - LEVEL_MIN), 4)
 
 
 # ---- transforms -----------------------------------------------------------------------------
@@ -307,8 +308,8 @@ def decode(bs: Bitstream, max_objects: int | None = None, model: LoadedModel | N
         if not (isinstance(rect, list) and len(rect) == 4 and all(isinstance(v, int) for v in rect)
                 and 0 <= rect[0] < rect[2] <= lw and 0 <= rect[1] < rect[3] <= lh):
             raise BitstreamError(f"{what}: latent rectangle {rect!r} lies outside the {lw}x{lh} latent grid")
-        if not isinstance(level, (int, float)) or not 0 <= level <= net.levels - 1:
-            raise BitstreamError(f"{what}: rate level {level!r} is not one of this model's 0..{net.levels - 1}")
+        if not isinstance(level, (int, float)) or not LEVEL_MIN <= level <= net.levels - 1:
+            raise BitstreamError(f"{what}: rate level {level!r} is outside this model's {LEVEL_MIN}..{net.levels - 1}")
         x0, y0, x1, y1 = rect
         own = np.zeros((lh, lw), dtype=bool)
         own[y0:y1, x0:x1] = ~taken[y0:y1, x0:x1]

@@ -46,6 +46,9 @@ from compressai.models.utils import conv, deconv
 
 # λ of each rate level (MSE on 0-255 scale; CompressAI's mse λ's for qualities 1-6).
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+# Rate levels are continuous in [LEVEL_MIN, len(LAMBDAS) - 1]; below 0, gains and λ extrapolate
+# log-linearly from levels 0 and 1 (λ(-1) ≈ 0.0009), and training samples that range too.
+LEVEL_MIN = -1.0
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256, 64
 LINEAR_SCALE = 4.0  # latents of the block-DCT path = 4 × orthonormal DCT coefficients of x − 0.5
 GAIN_INIT = (1.5, 8.0)  # fine steps at first, so g_s learns from informative latents; λ then pulls them down
@@ -122,6 +125,19 @@ class SynthesisTransform(nn.Module):
         return self.layers(y) + self.block(y) + 0.5
 
 
+def _interp(table: Tensor, level: Tensor) -> Tensor:
+    """Rows of ``table`` at fractional ``level``: linear between rows, extrapolated below row 0."""
+    lo = level.floor().long().clamp(0, table.shape[0] - 2)
+    t = (level - lo.float()).unsqueeze(-1)
+    return (1 - t) * table[lo] + t * table[lo + 1]
+
+
+def lambda_for(level: Tensor) -> Tensor:
+    """λ of a fractional level: log-linear in the level, like the gains."""
+    log_l = torch.log(torch.tensor(LAMBDAS, device=level.device))[:, None]
+    return torch.exp(_interp(log_l, level.clamp(LEVEL_MIN, len(LAMBDAS) - 1)))[..., 0]
+
+
 def round_ste(x: Tensor) -> Tensor:
     """Round in the forward pass, identity gradient in the backward pass."""
     return (torch.round(x) - x).detach() + x
@@ -150,12 +166,10 @@ class GainedMeanScaleHyperprior(nn.Module):
 
     # -- rate levels ------------------------------------------------------------
     def gain(self, level: Tensor | float) -> Tensor:
-        """g for a (possibly fractional) level: log-linear between neighbours (Cui 2021)."""
+        """g for a (possibly fractional) level: log-linear between neighbours (Cui 2021), and
+        extrapolated from levels 0 and 1 below level 0."""
         level = torch.as_tensor(level, dtype=torch.float32, device=self.log_gain.device)
-        level = level.clamp(0, self.levels - 1)
-        lo = level.floor().long().clamp(max=self.levels - 2)
-        t = (level - lo.float()).unsqueeze(-1)
-        return torch.exp((1 - t) * self.log_gain[lo] + t * self.log_gain[lo + 1])
+        return torch.exp(_interp(self.log_gain, level.clamp(LEVEL_MIN, self.levels - 1)))
 
     def hyper(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         scales, means = self.h_s(z_hat).chunk(2, 1)

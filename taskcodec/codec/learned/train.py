@@ -1,6 +1,6 @@
 """Training of the learned codec: rate–distortion loss, aux loss, random region masking.
 
-Loss per sample with rate level k drawn uniformly (Cui 2021):
+Loss per sample with a continuous rate level k drawn uniformly from [LEVEL_MIN, 5] (Cui 2021):
     L = λ_k · 255² · MSE(x, x̂) + bpp(ŷ kept) + bpp(ẑ)
 and the entropy bottleneck's aux loss on its own optimizer (CompressAI convention).
 Region masking (DISCOVER, second stage): for a share of samples, 0–50 % of latent
@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from taskcodec.codec.learned.model import LAMBDAS, GainedMeanScaleHyperprior
+from taskcodec.codec.learned.model import LAMBDAS, LEVEL_MIN, GainedMeanScaleHyperprior, lambda_for
 from taskcodec.errors import TaskcodecError
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def rd_loss(model, x: torch.Tensor, level: torch.Tensor, keep: torch.Tensor | No
     bits_z = -torch.log2(out["likelihoods"]["z"]).sum(dim=(1, 2, 3))
     bpp = (bits_y + bits_z) / pixels
     mse = ((out["x_hat"] - x) ** 2).mean(dim=(1, 2, 3))
-    lam = torch.tensor(LAMBDAS, device=x.device)[level]
+    lam = lambda_for(level)
     loss = (lam * 255 ** 2 * mse + bpp).mean()
     return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(),
             "psnr": (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean()}
@@ -200,7 +200,7 @@ def train(cfg: TrainConfig, progress=None) -> Path:
         for group in opt.param_groups:
             group["lr"] = lr * group["lr_scale"]
         x = sampler.batch(cfg.batch).to(device)
-        level = torch.randint(len(LAMBDAS), (cfg.batch,), generator=gen).to(device)
+        level = (LEVEL_MIN + torch.rand(cfg.batch, generator=gen) * (len(LAMBDAS) - 1 - LEVEL_MIN)).to(device)
         h, w = cfg.crop // 16, cfg.crop // 16
         keep = random_keep(cfg.batch, h, w, cfg, gen).to(device)
         parts = rd_loss(model, x, level, keep)
