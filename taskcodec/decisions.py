@@ -185,7 +185,8 @@ def explain(d: Decision) -> str:
     if r == "background_coarse":
         if d.bytes is None:
             return "background: a coarse base layer was planned but not written."
-        return (f"background sent as a coarse base layer at 1/{n.get('scale')} scale, quality {d.quality}, "
+        quality = f", quality {d.quality}" if d.quality is not None else ""
+        return (f"background sent as a coarse base layer at 1/{n.get('scale')} scale{quality}, "
                 f"{d.bytes:,} bytes, so consumers keep the context around the objects.")
     if r == "full_image":
         return (f"whole-image mode (no task): the full image coded at quality {d.quality}, {d.bytes:,} bytes."

@@ -233,6 +233,7 @@ def test_cli_learned_codec_task_and_whole_image(prefect_server, home, astronaut,
     sent = [d for d in audit["decisions"] if d["action"] == "transmit"]
     assert sum(d["bytes"] for d in sent) == sum(l["bytes"] for l in audit["layers"])
     assert any("1/64 scale" in d["sentence"] for d in sent)
+    assert not any("None" in d["sentence"] for d in audit["decisions"])  # ẑ has no quality: none printed
     run("decode", out / "astronaut.tcb", "--for", "human", "--reconstruct", "classical", "--out", tmp_path / "a.png")
     meta = json.loads((tmp_path / "a.png.json").read_text())
     assert 0 < meta["transmitted_fraction"] < 0.5

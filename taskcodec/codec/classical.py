@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
-from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, expand
+from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.raster import choose_format, decode_raster, encode_raster, resize
 from taskcodec.decisions import ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
@@ -114,10 +113,8 @@ def encode(
     """Encode an RGB image into a layered bitstream; objects in ``requests`` order."""
     t0 = time.perf_counter()
     h, w = pixels.shape[:2]
-    fields = dict(width=w, height=h, codec=CODEC_ID, codec_version=CODEC_VERSION,
-                  settings=params.model_dump(mode="json", exclude={"quality_offset"}),
-                  encoding_uid=encoding_uid or uuid.uuid4().hex, policy_id=policy_id,
-                  policy_hash=policy_hash, task=task)
+    fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, params.model_dump(mode="json", exclude={"quality_offset"}),
+                           encoding_uid=encoding_uid, policy_id=policy_id, policy_hash=policy_hash, task=task)
     writer = Writer(fields, params.budget_bytes)
 
     base_info = None
@@ -148,33 +145,22 @@ def encode(
         x0, y0, x1, y1 = rect
         own = ~taken[y0:y1, x0:x1]
         if not own.any():
-            covering = np.bincount(owner[y0:y1, x0:x1].ravel()).argmax()
-            outcomes.append(ObjectOutcome(object_index=req.object_index, action="drop", reason="covered",
-                                          numbers={"covered_by": int(covering),
-                                                   "covered_by_label": writer.entries[covering].label}))
+            outcomes.append(covered(req, owner[y0:y1, x0:x1], writer))
             continue
         quality = clamp_quality(params.quality + params.quality_offset.get(req.tier, 0))
         scale = object_scale(rect, quality)
         index = len(writer.entries)
-        entry, payload = _object_layer(pixels, prediction, own, rect, index, req, quality, scale, params.format)
-        action, reason, numbers = "transmit", "in_policy", {"scale": scale}
-        if not writer.fits(entry, payload):
-            needed, left = writer.needed(entry, payload), writer.left()
-            q2, s2 = clamp_quality(quality - 25), min(4.0, round(scale * 1.6, 3))
-            entry2, payload2 = _object_layer(pixels, prediction, own, rect, index, req, q2, s2, params.format)
-            numbers = {"wanted_quality": quality, "needed": needed, "left": left, "scale": s2}
-            if writer.fits(entry2, payload2):
-                entry, payload, quality, action, reason = entry2, payload2, q2, "downgrade", "budget_downgrade"
-            else:
-                numbers["needed"] = writer.needed(entry2, payload2)
-                outcomes.append(ObjectOutcome(object_index=req.object_index, action="drop",
-                                              reason="budget_exhausted", numbers=numbers))
-                continue
-        writer.add(entry, payload)
-        taken[y0:y1, x0:x1] = True
-        owner[y0:y1, x0:x1][own] = index
-        outcomes.append(ObjectOutcome(object_index=req.object_index, action=action, reason=reason,
-                                      layer_index=index, quality=quality, bytes=len(payload), numbers=numbers))
+
+        def build(q, downgraded, rect=rect, own=own, req=req, scale=scale, index=index):
+            s = min(4.0, round(scale * 1.6, 3)) if downgraded else scale
+            entry, payload = _object_layer(pixels, prediction, own, rect, index, req, q, s, params.format)
+            return entry, payload, {"scale": s}
+
+        outcome = place(writer, req, quality, build)
+        outcomes.append(outcome)
+        if outcome.action != "drop":
+            taken[y0:y1, x0:x1] = True
+            owner[y0:y1, x0:x1][own] = index
 
     header = writer.header(writer.entries)
     data = pack(header, writer.payloads)

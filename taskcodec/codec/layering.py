@@ -1,13 +1,17 @@
-"""What every layered codec shares: object rects, quality clamping, a budget-aware layer writer."""
+"""What every layered codec shares: header fields, object rects, quality clamping, a budget-aware
+layer writer and the transmit / downgrade / drop rule for object layers."""
 
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from taskcodec.codec.bitstream import Header, LayerEntry, packed_size
-from taskcodec.decisions import ObjectOutcome
+from taskcodec.decisions import ObjectOutcome, ObjectRequest
 
 
 def expand(box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -58,3 +62,43 @@ class Writer:
     def add(self, entry: LayerEntry, payload: bytes) -> None:
         self.entries.append(entry)
         self.payloads.append(payload)
+
+
+DOWNGRADE = 25  # quality points a layer loses when it does not fit the budget
+
+
+def header_fields(codec: str, version: str, width: int, height: int, settings: dict[str, Any], *,
+                  encoding_uid: str | None, policy_id: int | None, policy_hash: str | None,
+                  task: str | None) -> dict[str, Any]:
+    """Header fields every codec writes (all but the layer table)."""
+    return dict(width=width, height=height, codec=codec, codec_version=version, settings=settings,
+                encoding_uid=encoding_uid or uuid.uuid4().hex, policy_id=policy_id, policy_hash=policy_hash,
+                task=task)
+
+
+def covered(req: ObjectRequest, owners: np.ndarray, writer: Writer) -> ObjectOutcome:
+    """The drop of an object whose region earlier layers already own (``owners``: their layer indexes)."""
+    by = int(np.bincount(owners.ravel()).argmax())
+    return ObjectOutcome(object_index=req.object_index, action="drop", reason="covered",
+                         numbers={"covered_by": by, "covered_by_label": writer.entries[by].label})
+
+
+def place(writer: Writer, req: ObjectRequest, quality: int,
+          build: Callable[[int, bool], tuple[LayerEntry, bytes, dict[str, Any]]]) -> ObjectOutcome:
+    """Add an object layer within the budget: as built at ``quality``; else downgraded by DOWNGRADE
+    quality points (``build(q, True)``); else dropped. Each outcome carries the numbers behind it."""
+    entry, payload, numbers = build(quality, False)
+    action, reason = "transmit", "in_policy"
+    if not writer.fits(entry, payload):
+        needed, left = writer.needed(entry, payload), writer.left()
+        q2 = clamp_quality(quality - DOWNGRADE)
+        entry, payload, numbers2 = build(q2, True)
+        numbers = {"wanted_quality": quality, "needed": needed, "left": left, **numbers2}
+        if not writer.fits(entry, payload):
+            numbers["needed"] = writer.needed(entry, payload)
+            return ObjectOutcome(object_index=req.object_index, action="drop", reason="budget_exhausted",
+                                 numbers=numbers)
+        quality, action, reason = q2, "downgrade", "budget_downgrade"
+    writer.add(entry, payload)
+    return ObjectOutcome(object_index=req.object_index, action=action, reason=reason, layer_index=entry.index,
+                         quality=quality, bytes=len(payload), numbers=numbers)

@@ -42,14 +42,18 @@ def bench_flow(images: str, annotations: str, kodak: str | None, out: str, groun
     def point(coder, scens=scenarios):
         return point_t(items, coder, judge_b, gt, cat_ids, scens)
 
+    def whole_streams(measure) -> None:
+        """Every codec on whole images, each point coded once and scored by ``measure`` for its scenarios."""
+        for name, qs in B.ANCHORS.items():
+            for q in qs:
+                add(name, "whole", q, measure(lambda it, f=name.upper(), q=q: B.whole_image(it.pixels, f, q)))
+        for codec in codecs:
+            for q in B.TC_QUALITIES:
+                add(f"taskcodec-{codec}", "whole", q, measure(
+                    lambda it, q=q, c=codec: B.taskcodec_stream(it.pixels, None, None, q, c)))
+
     ceilings = point(lambda it: (0, it.pixels))
-    for name, qs in B.ANCHORS.items():  # whole-image streams: coded once, judged for every scenario
-        for q in qs:
-            add(name, "whole", q, point(lambda it, f=name.upper(), q=q: B.whole_image(it.pixels, f, q)))
-    for codec in codecs:
-        for q in B.TC_QUALITIES:
-            add(f"taskcodec-{codec}", "whole", q, point(
-                lambda it, q=q, c=codec: B.taskcodec_stream(it.pixels, None, None, q, c)))
+    whole_streams(point)
     for scen, labels in scenarios.items():
         policy = policy_from_labels(list(labels), min_score=grounding_threshold)
         grounded = {it.id: ground(it.pixels, policy, grounder) for it in items}
@@ -66,16 +70,7 @@ def bench_flow(images: str, annotations: str, kodak: str | None, out: str, groun
         kitems = [B.Item(i, p.name, load_image(p).pixels, [])
                   for i, p in enumerate(sorted(Path(kodak).glob("*.png"))[:limit])]
 
-        def kpoint(coder):
-            return point_t(kitems, coder, None, None, {}, {"kodak": ()})
-
-        for name, qs in B.ANCHORS.items():
-            for q in qs:
-                add(name, "whole", q, kpoint(lambda it, f=name.upper(), q=q: B.whole_image(it.pixels, f, q)))
-        for codec in codecs:
-            for q in B.TC_QUALITIES:
-                add(f"taskcodec-{codec}", "whole", q, kpoint(
-                    lambda it, q=q, c=codec: B.taskcodec_stream(it.pixels, None, None, q, c)))
+        whole_streams(lambda coder: point_t(kitems, coder, None, None, {}, {"kodak": ()}))
 
     bd = [r for s in B.SCENARIOS for r in B.bd_table(points, "mAP", s)]
     bd += B.bd_table(points, "psnr", "kodak")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from functools import cached_property
 from typing import Literal
 
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 
 from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
-from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, expand
+from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.learned.model import LEVEL_MIN
 from taskcodec.codec.learned.weights import LoadedModel, load_model
 from taskcodec.decisions import ObjectOutcome, ObjectRequest
@@ -164,9 +163,8 @@ def encode(
     scales, means = _hyper(net, z_hat)
     lh, lw = y.shape[-2:]
     settings = {**params.model_dump(mode="json", exclude={"quality_offset"}), "model": lm.model_id}
-    fields = dict(width=w, height=h, codec=CODEC_ID, codec_version=CODEC_VERSION, settings=settings,
-                  encoding_uid=encoding_uid or uuid.uuid4().hex, policy_id=policy_id,
-                  policy_hash=policy_hash, task=task)
+    fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, settings, encoding_uid=encoding_uid,
+                           policy_id=policy_id, policy_hash=policy_hash, task=task)
     writer = Writer(fields, params.budget_bytes)
     base_entry = entry_for(z_payload, index=0, kind="base", label="background", quality=None,
                            meta={"latent": [lh, lw], "hyper": list(z.shape[-2:]), "scale": PAD})
@@ -195,31 +193,18 @@ def encode(
         own = np.zeros((lh, lw), dtype=bool)
         own[y0:y1, x0:x1] = ~taken[y0:y1, x0:x1]
         if not own.any():
-            covering = int(np.bincount(owner[y0:y1, x0:x1].ravel()).argmax())
-            outcomes.append(ObjectOutcome(object_index=req.object_index, action="drop", reason="covered",
-                                          numbers={"covered_by": covering,
-                                                   "covered_by_label": writer.entries[covering].label}))
+            outcomes.append(covered(req, owner[y0:y1, x0:x1], writer))
             continue
-        quality = clamp_quality(params.quality + params.quality_offset.get(req.tier, 0))
-        entry, payload = layer("object", req.label, rect, own, quality, req)
-        action, reason, numbers = "transmit", "in_policy", {"level": entry.meta["level"], "latent_positions": int(own.sum())}
-        if not writer.fits(entry, payload):
-            needed, left = writer.needed(entry, payload), writer.left()
-            q2 = clamp_quality(quality - 25)
-            entry2, payload2 = layer("object", req.label, rect, own, q2, req)
-            numbers = {"wanted_quality": quality, "needed": needed, "left": left, "level": entry2.meta["level"]}
-            if writer.fits(entry2, payload2):
-                entry, payload, quality, action, reason = entry2, payload2, q2, "downgrade", "budget_downgrade"
-            else:
-                numbers["needed"] = writer.needed(entry2, payload2)
-                outcomes.append(ObjectOutcome(object_index=req.object_index, action="drop",
-                                              reason="budget_exhausted", numbers=numbers))
-                continue
-        writer.add(entry, payload)
-        owner[own] = entry.index
-        taken |= own
-        outcomes.append(ObjectOutcome(object_index=req.object_index, action=action, reason=reason,
-                                      layer_index=entry.index, quality=quality, bytes=len(payload), numbers=numbers))
+
+        def build(q, _downgraded, rect=rect, own=own, req=req):
+            entry, payload = layer("object", req.label, rect, own, q, req)
+            return entry, payload, {"level": entry.meta["level"], "latent_positions": int(own.sum())}
+
+        outcome = place(writer, req, clamp_quality(params.quality + params.quality_offset.get(req.tier, 0)), build)
+        outcomes.append(outcome)
+        if outcome.action != "drop":
+            owner[own] = outcome.layer_index
+            taken |= own
 
     rest_quality = params.quality if params.full else params.background_quality
     if rest_quality is not None and not taken.all():

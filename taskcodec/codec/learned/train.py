@@ -7,8 +7,10 @@ Region masking (DISCOVER, second stage): for a share of samples, 0–50 % of lat
 positions (in 2×2 blocks) are replaced by the hyperprior mean μ and cost no rate, so
 g_s learns to decode partial latents.
 
-Checkpoints are safetensors only (model, optimiser moments, RNG state) plus a JSON
-sidecar; a run resumes from ``OUT/checkpoint.safetensors`` bit-for-bit.
+Checkpoints are safetensors only: model, optimiser moments and RNG states as tensors, step,
+config and loss history as JSON in the file's metadata. A run resumes from
+``OUT/checkpoint.safetensors`` with the same data order and noise (weights then agree with an
+uninterrupted run up to float rounding).
 """
 
 from __future__ import annotations
