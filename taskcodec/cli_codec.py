@@ -76,6 +76,8 @@ def train_codec(
     lr: float = typer.Option(5e-4, "--lr"),
     n: int = typer.Option(64, "--N", help="Channels of g_a/g_s/h_a/h_s."),
     m: int = typer.Option(96, "--M", help="Channels of the latent y."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start a new run from these weights (same --N; the "
+                                        "same --M fine-tunes, a larger --M widens the latent)."),
     mask_prob: float = typer.Option(0.3, "--mask-prob", min=0, max=1, help="Share of samples with random region masking."),
     seed: int = typer.Option(0, "--seed"),
     export: Optional[Path] = typer.Option(None, "--export", help="Also write decoder weights (safetensors) here."),
@@ -89,7 +91,8 @@ def train_codec(
     if crop % 64:
         _fail(TaskcodecError(f"--crop must be a multiple of 64, not {crop}"))
     cfg = TrainConfig(data=str(data or get_settings().shared_path / "data" / "train"), out=str(out), steps=steps,
-                      batch=batch, crop=crop, lr=lr, N=n, M=m, mask_prob=mask_prob, seed=seed)
+                      batch=batch, crop=crop, lr=lr, N=n, M=m, mask_prob=mask_prob, seed=seed,
+                      init=str(init or ""))
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.jsonl"
 

@@ -264,3 +264,70 @@ def test_untrained_model_starts_as_a_block_dct_transform_coder(astronaut_pixels)
     with torch.no_grad():
         x_hat = net.g_s(net.g_a(x)).clamp(0, 1)
     assert psnr((x_hat[0].permute(1, 2, 0) * 255).round().byte().numpy(), astronaut_pixels) > 26
+
+
+def test_widening_keeps_what_was_trained_and_adds_dct_channels(tmp_path):
+    """M=12 weights into an M=24 model: trained channels map to the same DCT coefficients, the
+    trained stacks see what they saw before, and the new channels get the given σ and μ = 0."""
+    from taskcodec.codec.learned.model import block_dct
+    from taskcodec.codec.learned.train import TrainConfig, train
+    from taskcodec.codec.learned.widen import channel_map, init_from
+
+    cmap = channel_map(12, 24)  # Y 8→16, Cb 2→4, Cr 2→4
+    assert cmap.tolist() == list(range(8)) + [16, 17, 20, 21]
+    assert torch.equal(block_dct(24)[0][cmap], block_dct(12)[0])
+    torch.manual_seed(1)
+    old = GainedMeanScaleHyperprior(8, 12)
+    with torch.no_grad():  # "trained": every parameter away from its initial value
+        for p in old.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    wide = GainedMeanScaleHyperprior(8, 24)
+    sigma = torch.full((24,), 0.7)
+    init_from(wide, old.state_dict(), 12, sigma)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        y_old, y_new = old.g_a(x), wide.g_a(x)
+        assert torch.allclose(y_new[:, cmap], y_old, atol=1e-5)
+        z_old, z_new = old.h_a(y_old), wide.h_a(y_new)
+        assert torch.allclose(z_new, z_old, atol=1e-5)
+        s_old, m_old = old.hyper(z_old)
+        s_new, m_new = wide.hyper(z_old)
+        assert torch.allclose(s_new[:, cmap], s_old, atol=1e-5) and torch.allclose(m_new[:, cmap], m_old, atol=1e-5)
+        fresh = torch.ones(24, dtype=torch.bool)
+        fresh[cmap] = False
+        assert torch.allclose(s_new[:, fresh], torch.tensor(0.7)) and (m_new[:, fresh] == 0).all()
+        assert torch.allclose(wide.g_s.layers(y_new), old.g_s.layers(y_old), atol=1e-5)
+        assert torch.equal(wide.log_gain[:, cmap], old.log_gain)
+    with pytest.raises(TaskcodecError, match="only widening"):
+        init_from(GainedMeanScaleHyperprior(8, 12), wide.state_dict(), 24)
+
+    # train-codec --init: a new run starts from the weights (lr 0 keeps them exactly)
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((80, 96, 3)) * 255).astype(np.uint8)).save(data / "0.png")
+    save_weights(old, tmp_path / "old.safetensors")
+    ckpt = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), steps=1, batch=2, crop=64, N=8, M=24,
+                             lr=0.0, init=str(tmp_path / "old.safetensors")))
+    got = load_file(str(ckpt))
+    assert torch.equal(got["model.g_a.layers.6.weight"][cmap], old.g_a.layers[6].weight.detach())
+    assert (got["model.g_a.layers.6.weight"][fresh] == 0).all()
+    with pytest.raises(TaskcodecError, match="N=8, not N=16"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "run2"), steps=1, batch=2, crop=64, N=16, M=24,
+                          init=str(tmp_path / "old.safetensors")))
+
+
+def test_fast_index_search_matches_compressai_loop():
+    """build_indexes by binary search gives CompressAI's indexes exactly, table edges included."""
+    from compressai.entropy_models import GaussianConditional
+
+    from taskcodec.codec.learned.model import FastGaussianConditional, scale_table
+
+    ref, fast = GaussianConditional(None), FastGaussianConditional(None)
+    ref.update_scale_table(scale_table())
+    fast.update_scale_table(scale_table())
+    t = scale_table()
+    x = torch.cat([torch.exp(torch.randn(20000) * 3), t, torch.nextafter(t, t * 2), torch.nextafter(t, t * 0),
+                   torch.tensor([0.0, 1e-9, 1e9, 0.11, 256.0, 0.05, 1.0, 300.0])]).reshape(4, -1)
+    assert torch.equal(fast.build_indexes(x), ref.build_indexes(x))

@@ -52,6 +52,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 50
     threads: int = 0  # 0: torch's default
+    init: str = ""  # weights to start from (same N; same M = fine-tune, larger M = widen)
 
 
 def load_crops_source(data: str | Path, min_side: int) -> list[np.ndarray]:
@@ -163,6 +164,22 @@ def save_checkpoint(path: Path, model, opt, aux_opt, step: int, cfg: TrainConfig
     os.replace(tmp, path)
 
 
+def _start_from(model, cfg: TrainConfig, images: list[np.ndarray], device) -> None:
+    """Initialise a new run from ``cfg.init`` (shipped-format weights): copy or widen."""
+    from taskcodec.codec.learned.weights import read_weights
+    from taskcodec.codec.learned.widen import init_from, latent_spread
+
+    tensors, meta = read_weights(Path(cfg.init))
+    if int(meta["N"]) != cfg.N:
+        raise TaskcodecError(f"{cfg.init}: made with N={meta['N']}, not N={cfg.N}")
+    tensors = {k: v.to(device) for k, v in tensors.items()}
+    init_from(model, tensors, int(meta["M"]))
+    if int(meta["M"]) != cfg.M:  # σ of the new channels: their spread on a batch of crops
+        probe = CropSampler(images, cfg.crop, np.random.default_rng(cfg.seed + 1)).batch(32).to(device)
+        init_from(model, tensors, int(meta["M"]), latent_spread(model, probe))
+    log.info("initialised from %s (M=%s → M=%d)", cfg.init, meta["M"], cfg.M)
+
+
 def train(cfg: TrainConfig, progress=None) -> Path:
     """Train (or resume) and return the checkpoint path."""
     out = Path(cfg.out)
@@ -194,7 +211,10 @@ def train(cfg: TrainConfig, progress=None) -> Path:
         np_rng.bit_generator.state = meta["numpy_rng"]
         step, history = meta["step"], meta.get("history", [])
         log.info("resumed %s at step %d", ckpt, step)
-    sampler = CropSampler(load_crops_source(cfg.data, cfg.crop), cfg.crop, np_rng)
+    images = load_crops_source(cfg.data, cfg.crop)
+    if step == 0 and cfg.init:
+        _start_from(model, cfg, images, device)
+    sampler = CropSampler(images, cfg.crop, np_rng)
     model.train()
     t0, window = time.time(), []
     while step < cfg.steps:

@@ -49,17 +49,23 @@ class LoadedModel:
         self.model, self.model_id, self.meta, self.path = model, model_id, meta, path
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, mtime: float) -> LoadedModel:
-    p = Path(path)
+def read_weights(p: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata of a weights file, with a clear error for a damaged or foreign file."""
     try:
-        with safe_open(path, "pt") as f:
+        with safe_open(str(p), "pt") as f:
             meta = json.loads((f.metadata() or {}).get("taskcodec", "{}"))
-        tensors = load_file(path)
+        tensors = load_file(str(p))
     except Exception as exc:  # safetensors raises its own error type on a damaged file
         raise TaskcodecError(f"learned codec weights {p}: cannot be read as safetensors ({exc})") from None
     if not {"N", "M", "levels"} <= meta.keys():
         raise TaskcodecError(f"learned codec weights {p}: metadata lacks N, M and levels")
+    return tensors, meta
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, mtime: float) -> LoadedModel:
+    p = Path(path)
+    tensors, meta = read_weights(p)
     model = GainedMeanScaleHyperprior(int(meta["N"]), int(meta["M"]), int(meta["levels"]))
     own = {k for k in model.state_dict() if k.split(".")[-1] not in DERIVED}
     if set(tensors) != own:
