@@ -75,7 +75,7 @@ def train_codec(
     crop: int = typer.Option(128, "--crop", min=64, help="Random crop side, a multiple of 64."),
     lr: float = typer.Option(5e-4, "--lr"),
     n: int = typer.Option(64, "--N", help="Channels of g_a/g_s/h_a/h_s."),
-    m: int = typer.Option(96, "--M", help="Channels of the latent y."),
+    m: int = typer.Option(192, "--M", help="Channels of the latent y."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start a new run from these weights (same --N; the "
                                         "same --M fine-tunes, a larger --M widens the latent)."),
     mask_prob: float = typer.Option(0.3, "--mask-prob", min=0, max=1, help="Share of samples with random region masking."),

@@ -47,7 +47,7 @@ class TrainConfig:
     mask_prob: float = 0.3
     mask_max: float = 0.5
     N: int = 64
-    M: int = 96
+    M: int = 192
     seed: int = 0
     checkpoint_every: int = 250
     log_every: int = 50

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from taskcodec.codec.learned.model import LAMBDAS, GainedMeanScaleHyperprior
 from taskcodec.errors import TaskcodecError
 
-SHIPPED = Path(__file__).parent / "weights" / "gmsh-n64-m96.safetensors"
+SHIPPED = Path(__file__).parent / "weights" / "gmsh-n64-m192.safetensors"
 # Buffers that update() recomputes from the parameters; never stored.
 DERIVED = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 
