@@ -156,7 +156,7 @@ def encode(
     net = lm.model
     h, w = pixels.shape[:2]
     x = _to_tensor(pixels)
-    y = tiled(net.g_a, x, _tile_setting(), 1 / STRIDE, PAD)
+    y = tiled(net.g_a, x.contiguous(memory_format=torch.channels_last), _tile_setting(), 1 / STRIDE, PAD).contiguous()
     z = net.h_a(y)
     z_payload = net.entropy_bottleneck.compress(z)[0]
     z_hat = net.entropy_bottleneck.decompress([z_payload], z.shape[-2:])
@@ -313,6 +313,7 @@ def decode(bs: Bitstream, max_objects: int | None = None, model: LoadedModel | N
 
 
 def _pixels(net, y_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
-    x_hat = tiled(net.g_s, y_hat, _tile_setting() // STRIDE, STRIDE, PAD // STRIDE)
+    x_hat = tiled(net.g_s, y_hat.contiguous(memory_format=torch.channels_last), _tile_setting() // STRIDE, STRIDE,
+                  PAD // STRIDE).contiguous()
     out = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
     return np.ascontiguousarray(out.numpy())
