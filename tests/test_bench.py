@@ -58,3 +58,17 @@ def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path):
     assert (out / "results.csv").read_text().count("\n") == len(res["points"]) + 1
     assert (out / "all_mAP.png").is_file() and (out / "kodak_psnr.png").is_file()
     assert "BD-rate vs AVIF" in (out / "summary.md").read_text()
+    assert res["workers"] == 2  # points ran concurrently: each must still use its own scenario's regions
+    from taskcodec.agents.policy import policy_from_labels
+    from taskcodec.bench import run as B
+    from taskcodec.settings import get_settings
+
+    data = get_settings().shared_path / "data" / "coco-val158"
+    _, items = B.load_coco(data / "images", data / "instances.json", 2)
+    for scen, (_title, labels) in B.SCENARIOS.items():
+        policy = policy_from_labels(list(labels), min_score=0.3)
+        bpp = np.mean([8 * B.taskcodec_stream(it.pixels, B.oracle(it, labels), policy, 50)[0] / it.pixels[..., 0].size
+                       for it in items])
+        got = next(p["bpp"] for p in res["points"] if (p["scenario"], p["codec"], p["mode"], p["setting"])
+                   == (scen, "taskcodec-classical", "oracle", 50))
+        assert got == round(float(bpp), 5)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ SCENARIOS = {
 }
 ANCHORS = {"jpeg": (10, 25, 50, 75), "webp": (10, 30, 55, 80), "avif": (15, 30, 50, 70)}
 TC_QUALITIES = (20, 35, 50, 70)
+_COCO_LOCK = threading.Lock()
 
 
 @dataclass
@@ -98,7 +100,7 @@ def coco_map(gt, results: list[dict], image_ids: list[int], cat_ids: list[int]) 
 
     if not results:
         return 0.0, 0.0
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _COCO_LOCK, contextlib.redirect_stdout(io.StringIO()):  # redirect_stdout is process-wide
         ev = COCOeval(gt, gt.loadRes(results), "bbox")
         ev.params.imgIds, ev.params.catIds = image_ids, cat_ids
         ev.evaluate(), ev.accumulate(), ev.summarize()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from taskcodec.agents.policy import policy_from_labels
 from taskcodec.bench import run as B
@@ -22,25 +23,39 @@ from taskcodec.tools.grounding import get_backend, ground
 point_t = task(B.run_point, name="bench-point", cache_policy=NO_CACHE)
 
 
-@flow(name="bench")
 def bench_flow(images: str, annotations: str, kodak: str | None, out: str, grounding: str, judge: str,
                limit: int | None = None, grounding_threshold: float = 0.3,
-               codecs: tuple[str, ...] = ("classical", "learned")) -> dict:
+               codecs: tuple[str, ...] = ("classical", "learned"), workers: int = 2) -> dict:
+    """Run the bench with ``workers`` operating points at a time (threads; torch gets its share of the cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // workers))  # the worker threads start with this count
+    try:
+        runner = ThreadPoolTaskRunner(max_workers=workers)
+        return _bench_flow.with_options(task_runner=runner)(images, annotations, kodak, out, grounding, judge,
+                                                            limit, grounding_threshold, codecs, workers)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@flow(name="bench")
+def _bench_flow(images: str, annotations: str, kodak: str | None, out: str, grounding: str, judge: str,
+                limit: int | None, grounding_threshold: float, codecs: tuple[str, ...], workers: int) -> dict:
     t_start = time.perf_counter()
     gt, items = B.load_coco(Path(images), Path(annotations), limit)
     cat_ids = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
     judge_b = get_backend(judge)
     grounder = get_backend(grounding)
-    points: list[dict] = []
+    pending: list[tuple] = []  # (codec, mode, setting, future), in the order the points are listed
 
     scenarios = {scen: labels for scen, (_title, labels) in B.SCENARIOS.items()}
 
-    def add(codec, mode, setting, rows):
-        for scenario, row in rows.items():
-            points.append({"scenario": scenario, "codec": codec, "mode": mode, "setting": setting, **row})
+    def add(codec, mode, setting, future):
+        pending.append((codec, mode, setting, future))
 
     def point(coder, scens=scenarios):
-        return point_t(items, coder, judge_b, gt, cat_ids, scens)
+        return point_t.submit(items, coder, judge_b, gt, cat_ids, scens)
 
     def whole_streams(measure) -> None:
         """Every codec on whole images, each point coded once and scored by ``measure`` for its scenarios."""
@@ -59,24 +74,30 @@ def bench_flow(images: str, annotations: str, kodak: str | None, out: str, groun
         grounded = {it.id: ground(it.pixels, policy, grounder) for it in items}
         for codec in codecs:
             for q in B.TC_QUALITIES:
+                # the points run later, in worker threads: bind this scenario's values now
                 add(f"taskcodec-{codec}", "task", q, point(
-                    lambda it, q=q, c=codec: B.taskcodec_stream(it.pixels, grounded[it.id], policy, q, c),
+                    lambda it, q=q, c=codec, g=grounded, pol=policy: B.taskcodec_stream(it.pixels, g[it.id], pol, q, c),
                     {scen: labels}))
                 add(f"taskcodec-{codec}", "oracle", q, point(
-                    lambda it, q=q, c=codec: B.taskcodec_stream(it.pixels, B.oracle(it, labels), policy, q, c),
+                    lambda it, q=q, c=codec, lab=labels, pol=policy: B.taskcodec_stream(
+                        it.pixels, B.oracle(it, lab), pol, q, c),
                     {scen: labels}))
 
     if kodak and Path(kodak).is_dir():
         kitems = [B.Item(i, p.name, load_image(p).pixels, [])
                   for i, p in enumerate(sorted(Path(kodak).glob("*.png"))[:limit])]
 
-        whole_streams(lambda coder: point_t(kitems, coder, None, None, {}, {"kodak": ()}))
+        whole_streams(lambda coder: point_t.submit(kitems, coder, None, None, {}, {"kodak": ()}))
 
+    points = [{"scenario": scenario, "codec": codec, "mode": mode, "setting": setting, **row}
+              for codec, mode, setting, future in pending for scenario, row in future.result().items()]
+    ceilings = ceilings.result()
     bd = [r for s in B.SCENARIOS for r in B.bd_table(points, "mAP", s)]
     bd += B.bd_table(points, "psnr", "kodak")
     result = {
         "command": "taskcodec " + " ".join(sys.argv[1:]) if sys.argv and "taskcodec" in sys.argv[0] else "bench",
-        "images": len(items), "codecs": list(codecs), "grounding": grounding, "judge": judge, "grounding_threshold": grounding_threshold,
+        "images": len(items), "codecs": list(codecs), "workers": workers, "grounding": grounding, "judge": judge,
+        "grounding_threshold": grounding_threshold,
         "ceiling": ceilings, "points": points, "bd_rates": bd, "seconds": round(time.perf_counter() - t_start, 1),
         "versions": {p: version(p) for p in ("taskcodec", "pillow", "onnxruntime", "ai-edge-litert", "pycocotools")},
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
@@ -135,7 +156,7 @@ def summary_markdown(result: dict, command: str) -> str:
     fmt = lambda v: "n/a (curves do not overlap)" if v is None else f"{v:+.1f} %"  # noqa: E731
     lines = [f"Command: `{command}` ({result['images']} COCO images, grounding `{result['grounding']}` at "
              f"{result['grounding_threshold']}, judge `{result['judge']}`; {result['machine']}; "
-             f"{result['seconds']} s in all). Versions: "
+             f"{result.get('workers', 1)} operating points at a time; {result['seconds']} s in all). Versions: "
              + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".", "",
              "Judge mAP@[.5:.95] on the originals (the ceiling): "
              + ", ".join(f"{s} {c['mAP']:.3f}" for s, c in result["ceiling"].items()) + ".", "",

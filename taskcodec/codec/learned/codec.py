@@ -23,6 +23,7 @@ setting of the encoder and the decoder.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from functools import cached_property
 from typing import Literal
@@ -95,13 +96,22 @@ def tiled(fn, x: torch.Tensor, tile: int, scale: float, halo: int) -> torch.Tens
     return out
 
 
+_HYPER_LOCK = threading.Lock()
+
+
 def _hyper(model, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return model.hyper(z_hat)
-    finally:
-        torch.set_num_threads(threads)
+    """h_s on one thread at both ends, so its float results (which pick the coder tables) agree.
+
+    The lock keeps concurrent coders (the bench's worker threads) from restoring each other's
+    thread count where torch's setting is process-wide.
+    """
+    with _HYPER_LOCK:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return model.hyper(z_hat)
+        finally:
+            torch.set_num_threads(threads)
 
 
 def _tile_setting() -> int:
