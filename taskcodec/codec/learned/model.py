@@ -58,6 +58,11 @@ def scale_table() -> Tensor:
     return torch.exp(torch.linspace(math.log(SCALES_MIN), math.log(SCALES_MAX), SCALES_LEVELS))
 
 
+def component_split(M: int) -> list[int]:
+    """Latent channels per component (Y, Cb, Cr) of the block-DCT layout: 2/3 luma, 1/6 each chroma."""
+    return [M - 2 * (M // 6), M // 6, M // 6]
+
+
 def block_dct(M: int, block: int = 16) -> tuple[Tensor, Tensor]:
     """Analysis and synthesis kernels of a YCbCr block DCT keeping M coefficients per block.
 
@@ -71,17 +76,24 @@ def block_dct(M: int, block: int = 16) -> tuple[Tensor, Tensor]:
     b = torch.cos(math.pi * (2 * n[None] + 1) * n[:, None] / (2 * block)) * math.sqrt(2 / block)
     b[0] /= math.sqrt(2)
     order = sorted(((u, v) for u in range(block) for v in range(block)), key=lambda t: (t[0] + t[1], t[0]))
-    split = [M - 2 * (M // 6), M // 6, M // 6]
     ana = torch.zeros(M, 3, block, block)
     syn = torch.zeros(M, 3, block, block)
     m = 0
-    for ch, count in enumerate(split):
+    for ch, count in enumerate(component_split(M)):
         for u, v in order[:count]:
             basis = torch.outer(b[u], b[v]).float()
             ana[m] = rgb2ycc[ch][:, None, None] * basis
             syn[m] = ycc2rgb[:, ch][:, None, None] * basis
             m += 1
     return ana * LINEAR_SCALE, syn / LINEAR_SCALE
+
+
+@torch.no_grad()
+def _start_as_transform_coder(block: nn.Module, kernels: Tensor, last: nn.Module) -> None:
+    """The linear path starts as the block DCT, the stack's last layer at zero."""
+    block.weight.copy_(kernels)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
 
 
 class AnalysisTransform(nn.Module):
@@ -96,11 +108,7 @@ class AnalysisTransform(nn.Module):
         super().__init__()
         self.layers = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.block = nn.Conv2d(3, M, 16, stride=16, bias=False)
-        ana, _ = block_dct(M)
-        with torch.no_grad():
-            self.block.weight.copy_(ana)
-            nn.init.zeros_(self.layers[-1].weight)
-            nn.init.zeros_(self.layers[-1].bias)
+        _start_as_transform_coder(self.block, block_dct(M)[0], self.layers[-1])
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x) + self.block(x - 0.5)
@@ -115,11 +123,7 @@ class SynthesisTransform(nn.Module):
             deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
             deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
         self.block = nn.ConvTranspose2d(M, 3, 16, stride=16, bias=False)
-        _, syn = block_dct(M)
-        with torch.no_grad():
-            self.block.weight.copy_(syn)
-            nn.init.zeros_(self.layers[-1].weight)
-            nn.init.zeros_(self.layers[-1].bias)
+        _start_as_transform_coder(self.block, block_dct(M)[1], self.layers[-1])
 
     def forward(self, y: Tensor) -> Tensor:
         return self.layers(y) + self.block(y) + 0.5

@@ -167,7 +167,7 @@ def save_checkpoint(path: Path, model, opt, aux_opt, step: int, cfg: TrainConfig
 def _start_from(model, cfg: TrainConfig, images: list[np.ndarray], device) -> None:
     """Initialise a new run from ``cfg.init`` (shipped-format weights): copy or widen."""
     from taskcodec.codec.learned.weights import read_weights
-    from taskcodec.codec.learned.widen import init_from, latent_spread
+    from taskcodec.codec.learned.widen import init_from, latent_spread, set_new_scales
 
     tensors, meta = read_weights(Path(cfg.init))
     if int(meta["N"]) != cfg.N:
@@ -176,7 +176,7 @@ def _start_from(model, cfg: TrainConfig, images: list[np.ndarray], device) -> No
     init_from(model, tensors, int(meta["M"]))
     if int(meta["M"]) != cfg.M:  # σ of the new channels: their spread on a batch of crops
         probe = CropSampler(images, cfg.crop, np.random.default_rng(cfg.seed + 1)).batch(32).to(device)
-        init_from(model, tensors, int(meta["M"]), latent_spread(model, probe))
+        set_new_scales(model, int(meta["M"]), latent_spread(model, probe))
     log.info("initialised from %s (M=%s → M=%d)", cfg.init, meta["M"], cfg.M)
 
 

@@ -14,7 +14,7 @@ model decodes as the old one did, plus the new coefficients through the linear p
   hidden layers) are zero, so the trained stacks see what they saw before;
 * weights *writing* a new latent channel (g_a's last layer) are zero, as in a fresh model;
 * the hyperprior's outputs for a new channel: μ = 0, σ = the channel's measured spread
-  (``scale``); their weights start at zero;
+  (``set_new_scales``); their weights start at zero;
 * gains of a new channel: those of the highest-frequency old channel of its component.
 """
 
@@ -25,13 +25,8 @@ import math
 import torch
 from torch import Tensor
 
-from taskcodec.codec.learned.model import GainedMeanScaleHyperprior
+from taskcodec.codec.learned.model import GainedMeanScaleHyperprior, component_split
 from taskcodec.errors import TaskcodecError
-
-
-def component_split(M: int) -> list[int]:
-    """Channels per component (Y, Cb, Cr) in ``block_dct``'s layout."""
-    return [M - 2 * (M // 6), M // 6, M // 6]
 
 
 def channel_map(M_old: int, M_new: int) -> Tensor:
@@ -72,7 +67,8 @@ def init_from(model: GainedMeanScaleHyperprior, tensors: dict[str, Tensor], old_
     """Load ``tensors`` (weights of a model with ``old_M`` latent channels) into ``model``.
 
     Same M: a plain copy (fine-tuning). Larger M: widening as described in the module
-    docstring; ``scale`` (M_new,) is the initial σ of each channel (only the new ones are used).
+    docstring; ``scale`` (M_new,) is the initial σ of each channel (only the new ones are used;
+    ``set_new_scales`` sets them later, e.g. from ``latent_spread`` of the widened model).
     """
     M = model.M
     own = model.state_dict()
@@ -117,10 +113,16 @@ def init_from(model: GainedMeanScaleHyperprior, tensors: dict[str, Tensor], old_
                                indexing="ij")
         target[index] = old
         new_state[key] = target
-    if scale is not None:
-        fresh = ~_mapped(cmap, M)
-        new_state["h_s.4.bias"][:M][fresh] = scale[fresh]
     model.load_state_dict(new_state, strict=False)
+    if scale is not None:
+        set_new_scales(model, old_M, scale)
+
+
+@torch.no_grad()
+def set_new_scales(model: GainedMeanScaleHyperprior, old_M: int, scale: Tensor) -> None:
+    """σ of the channels a widened model added (h_s's bias for them; their weights are zero)."""
+    fresh = ~_mapped(channel_map(old_M, model.M), model.M)
+    model.h_s[-1].bias[:model.M][fresh] = scale[fresh].to(model.h_s[-1].bias)
 
 
 def latent_spread(model: GainedMeanScaleHyperprior, x: Tensor) -> Tensor:
