@@ -203,6 +203,22 @@ def test_training_resumes_exactly_where_it_stopped(tmp_path):
     assert all(np.isfinite(h["loss"]) for h in meta["history"])
 
 
+def test_training_imports_no_codec_layers_and_the_codec_names_load_on_use():
+    """A training host (the lent GPU) needs torch, CompressAI and safetensors only."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, taskcodec.codec.learned.train; "
+             "print(sorted(m for m in ('pydantic', 'taskcodec.codec.bitstream', 'taskcodec.codec.learned.codec') "
+             "if m in sys.modules)); "
+             "from taskcodec.codec import learned; print(learned.CODEC_ID, callable(learned.load_model))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"
+    assert out[1] == f"{learned.CODEC_ID} True"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        learned.nope  # noqa: B018
+
+
 def test_random_masking_drops_up_to_half_of_the_latent():
     from taskcodec.codec.learned.train import TrainConfig, random_keep
 
