@@ -39,17 +39,18 @@ pack)
     --platform manylinux_2_34_x86_64 --platform any -d .whl compressai==1.2.8 pytorch-msssim==1.0.0
   python3 - <<'PY'
 import os, shutil
+from itertools import zip_longest
 src, dst, budget = "../shared/data/train", ".gpu/train", 45 * 2**20
 head, *rows = [l for l in open(f"{src}/manifest.tsv").read().splitlines() if l.strip()]
 by_source = {}
 for r in rows:
     by_source.setdefault(r.split("\t")[3], []).append(r)
-order = [r for group in zip(*by_source.values()) for r in group]  # interleave the sources
+order = [r for group in zip_longest(*by_source.values()) for r in group if r]  # interleave the sources
 kept, total = [], 0
 for r in order:
-    size = os.path.getsize(f"{src}/{r.split(chr(9))[0]}")
+    p = r.split("\t")[0]
+    size = os.path.getsize(f"{src}/{p}")
     if total + size <= budget:
-        p = r.split("\t")[0]
         os.makedirs(os.path.dirname(f"{dst}/{p}"), exist_ok=True)
         shutil.copy(f"{src}/{p}", f"{dst}/{p}")
         kept.append(r); total += size
