@@ -8,17 +8,21 @@ its action, a reason code, the numbers behind it and one plain sentence.
 
 Reason codes
     in_policy          transmit: label in policy, score >= threshold
+    likely_area        transmit: the likely area of a label the backend cannot detect
+                       (``--uncovered area``), at the low tier's quality
     budget_downgrade   downgrade: sent at lower quality to fit --budget-bytes
     budget_exhausted   drop: did not fit the byte budget even downgraded
     covered            drop: every pixel already sent by a more important layer
     not_in_policy      drop: the detector's class maps to no policy label
     below_threshold    drop: score under the threshold
     max_objects        drop: over the policy's maximum object count
-    ungroundable       drop: the backend has no class for this policy label
+    ungroundable       drop: the backend has no class for this policy label (its likely
+                       area, or the whole image, may be sent instead: ``--uncovered``)
     not_detected       drop: a groundable policy label with no detection here
     background_coarse  transmit: coarse base layer of the whole image
     background_none    drop: the policy asks for no background
-    full_image         transmit: whole-image mode, no task (``compress --full``)
+    full_image         transmit: whole-image mode, no task (``compress --full``), or
+                       ``--uncovered whole`` when the backend cannot detect a policy label
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pydantic import BaseModel, Field
 
 from taskcodec.agents.policy import Rules, TaskPolicy
 from taskcodec.tools.grounding.base import Box, GroundingResult
+from taskcodec.tools.grounding.coverage import LIKELY_AREA
 
 Action = Literal["transmit", "drop", "downgrade"]
 
@@ -91,7 +96,9 @@ def decide(grounding: GroundingResult, policy: TaskPolicy, threshold: float | No
         elif d.score < thr:
             out.append(Decision(action="drop", reason="below_threshold", rank=spec.rank, importance=spec.importance, **common))
         else:
-            candidates.append(Decision(action="transmit", reason="in_policy", rank=spec.rank, importance=spec.importance, **common))
+            reason = "likely_area" if (d.match or "").startswith(LIKELY_AREA) else "in_policy"
+            candidates.append(Decision(action="transmit", reason=reason, rank=spec.rank, importance=spec.importance,
+                                       **common))
     candidates.sort(key=lambda c: (c.rank, -(c.score or 0.0), c.object_index))
     limit = policy.rules.max_objects
     for n, c in enumerate(candidates):
@@ -100,13 +107,15 @@ def decide(grounding: GroundingResult, policy: TaskPolicy, threshold: float | No
         out.append(c)
     seen = {d.label for d in grounding.detections if d.label}
     for spec in policy.labels:
+        numbers: dict[str, Any] = {}
         if spec.name in grounding.ungroundable:
             reason = "ungroundable"
+            numbers["likely_areas"] = sum(d.label == spec.name for d in candidates if d.reason == "likely_area")
         elif spec.name not in seen:
             reason = "not_detected"
         else:
             continue
-        out.append(Decision(label=spec.name, action="drop", reason=reason, rank=spec.rank,
+        out.append(Decision(label=spec.name, action="drop", reason=reason, rank=spec.rank, numbers=numbers,
                             importance=spec.importance, threshold=thr, backend=grounding.backend))
     background = policy.rules.background
     out.insert(0, Decision(action="transmit" if background == "coarse" else "drop",
@@ -118,7 +127,7 @@ def requests_for(decisions: list[Decision], rules: Rules) -> list[ObjectRequest]
     """The provisionally transmitted objects, most important first."""
     return [
         ObjectRequest(object_index=d.object_index, label=d.label, box=d.box, importance=d.importance or 0.0,
-                      tier=rules.tier(d.importance or 0.0))
+                      tier="low" if d.reason == "likely_area" else rules.tier(d.importance or 0.0))
         for d in decisions
         if d.action == "transmit" and d.object_index is not None
     ]
@@ -133,8 +142,9 @@ def settle(
     for d in decisions:
         upd: dict[str, Any] = {"budget": budget}
         o = by_index.get(d.object_index) if d.object_index is not None else None
-        if o is not None:
-            upd.update(action=o.action, reason=o.reason, layer_index=o.layer_index, quality=o.quality,
+        if o is not None:  # the encoder's "in_policy" means "sent as asked": keep why it was asked
+            upd.update(action=o.action, reason=d.reason if o.reason == "in_policy" else o.reason,
+                       layer_index=o.layer_index, quality=o.quality,
                        bytes=o.bytes, numbers={**d.numbers, **o.numbers})
         elif d.reason in ("background_coarse", "full_image") and base is not None:
             upd.update(layer_index=0, quality=base["quality"], bytes=base["bytes"], numbers={"scale": base["scale"]})
@@ -177,9 +187,21 @@ def explain(d: Decision) -> str:
     if r == "max_objects":
         return (f"{found} ({rank}) is candidate {n.get('position')} but the policy allows at most "
                 f"{n.get('max_objects')} objects: not sent.")
+    if r == "likely_area":
+        where = str(n.get("match", "")).removeprefix(LIKELY_AREA + ": ")
+        return (f"policy label '{d.label}' ({rank}) cannot be detected by '{d.backend}'; its likely area "
+                f"({where}, score {d.score:.2f}) was sent instead as layer {d.layer_index} "
+                f"at quality {d.quality}, {d.bytes:,} bytes.")
     if r == "ungroundable":
-        return (f"policy label '{d.label}' ({rank}) has no class in grounding backend '{d.backend}', "
-                "so it can never be found there: nothing sent for it.")
+        unable = (f"policy label '{d.label}' ({rank}) has no class in grounding backend '{d.backend}', "
+                  "so it can never be found there")
+        if n.get("uncovered") == "whole":
+            return unable + ": the whole image was sent instead (--uncovered whole)."
+        if n.get("likely_areas"):
+            return unable + f": {n['likely_areas']} likely area(s) were proposed instead (see their rows)."
+        if "likely_areas" in n:
+            return unable + ": no likely area (host object or main subject) was found, so nothing was sent for it."
+        return unable + ": nothing sent for it."
     if r == "not_detected":
         return f"policy label '{d.label}' ({rank}) was not found in this image by '{d.backend}': nothing sent for it."
     if r == "background_coarse":

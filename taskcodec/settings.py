@@ -8,7 +8,7 @@ The TOML file uses the field names without prefix, e.g.::
 
     home = "/srv/taskcodec"
     database_url = "postgresql+psycopg://user:pw@db/taskcodec"
-    grounding = "opencv"
+    grounding = "yolox+saliency"
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("~/.taskcodec"), description="Data dir: DB, Prefect home, caches.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under home.")
     shared_dir: Path = Field(default=Path("../shared"), description="Read-only data and reference models.")
-    grounding: str = Field(default="opencv", description="Grounding backend spec (see `taskcodec ground`).")
+    grounding: str = Field(default="yolox+saliency",
+                           description="Grounding backend spec (`taskcodec ground --list-backends`); the default "
+                                       "ships inside the package.")
+    uncovered: str = Field(default="area", pattern="^(area|whole|fail)$",
+                           description="Policy labels the grounding backend cannot detect: send their likely area "
+                                       "(area), the whole image (whole), or refuse to encode (fail).")
     max_image_pixels: int = Field(default=100_000_000, description="Larger images are refused (decompression bombs).")
     learned_weights: Path | None = Field(default=None, description="Weights of the learned codec (default: the shipped ones).")
     learned_tile: int = Field(default=1024, ge=128, description="The learned codec's transforms run in tiles of this many pixels.")
@@ -50,6 +55,8 @@ class Settings(BaseSettings):
     controlnet_model: str | None = None
 
     # LLM agent (used by the task agent; empty means the offline planner).
+    llm_gguf: Path | None = Field(default=None, description="A local GGUF model served in-process by llama.cpp "
+                                                             "(extra [local-llm]); overrides llm_base_url.")
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = Field(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -37,6 +37,21 @@ class LabelProposal(BaseModel):
     refusal: str | None = Field(description="null, unless no label is planned: then why")
 
 
+class BoundedLabel(ProposedLabel):
+    name: str = Field(max_length=32, description="singular, lower-case noun phrase")
+    synonyms: list[Annotated[str, Field(max_length=24)]] = Field(max_length=2)
+
+
+class BoundedProposal(LabelProposal):
+    """The schema a small local model is held to: a grammar this tight keeps it from looping."""
+
+    labels: list[BoundedLabel] = Field(max_length=8)
+    refusal: str | None = Field(max_length=200, description="null, unless no label is planned: then why")
+
+
+LOCAL_MAX_TOKENS = 1024
+
+
 class LLMFailure(Exception):
     def __init__(self, reason: str, attempts: list[dict]):
         self.reason, self.attempts = reason, attempts
@@ -51,18 +66,37 @@ class LLMResult:
 
 
 def llm_configured(s: Settings) -> bool:
-    return bool(s.llm_base_url or s.llm_model)
+    return bool(s.llm_gguf or s.llm_base_url or s.llm_model)
+
+
+def _model(s: Settings) -> str:
+    if s.llm_gguf:
+        from taskcodec.agents.local_llm import model_name
+
+        return model_name(s.llm_gguf)
+    return s.llm_model or "gpt-4o-mini"
 
 
 def llm_identity(s: Settings) -> tuple[str, str]:
     """(model name, prompt version) that key the policy cache for the LLM backend."""
-    return s.llm_model or "gpt-4o-mini", prompt_version(MAX_LABELS)
+    return _model(s), prompt_version(MAX_LABELS)
 
 
 def _client(s: Settings, method: str):
     from langchain_openai import ChatOpenAI
 
-    chat = ChatOpenAI(model=s.llm_model or "gpt-4o-mini", base_url=s.llm_base_url, api_key=s.llm_api_key or "none",
+    url = s.llm_base_url
+    if s.llm_gguf:  # served in-process by llama.cpp; its grammar enforces the JSON schema
+        from taskcodec.agents.local_llm import LocalLLMError, base_url
+
+        try:
+            url = base_url(s.llm_gguf)
+        except LocalLLMError as exc:
+            raise LLMFailure(str(exc), [{"outcome": f"not started: {exc}", "seconds": 0.0}]) from None
+        chat = ChatOpenAI(model=_model(s), base_url=url, api_key="none", max_retries=0, temperature=0,
+                          timeout=max(s.llm_timeout_s, 120.0), max_tokens=LOCAL_MAX_TOKENS)
+        return chat.with_structured_output(BoundedProposal, method="json_schema", include_raw=True)
+    chat = ChatOpenAI(model=_model(s), base_url=url, api_key=s.llm_api_key or "none",
                       max_retries=0, timeout=s.llm_timeout_s, temperature=0)
     return chat.with_structured_output(LabelProposal, method=method, include_raw=True)
 

@@ -1,9 +1,14 @@
 """Grounding backends, chosen by a spec string (``--grounding``, ``TASKCODEC_GROUNDING``).
 
 Specs:
-    ``opencv``        built-in OpenCV detectors, zero download (the default)
+    ``yolox``         YOLOX-nano, COCO-80, shipped inside the package
+    ``nanodet``       NanoDet-m, COCO-80, shipped inside the package
+    ``saliency``      the main subject, from U²-Net-p masks, shipped inside the package
+    ``A+B+...``       an ensemble: each member adds the labels the ones before it lack;
+                      the default is ``yolox+saliency`` (``Settings.grounding``)
+    ``opencv``        built-in OpenCV detectors (HOG people, Haar faces and plates)
     ``onnx:PATH``     a YOLOX / NanoDet / YOLOv8-format COCO-80 ONNX file; a bare file
-                      name is also looked up in ``$TASKCODEC_SHARED_DIR/models``
+                      name is looked up in the packaged models, then ``$TASKCODEC_SHARED_DIR/models``
     ``tflite:PATH``   a YOLOv8-format COCO-80 TFLite file (ai-edge-litert), same lookup
     ``grounding-dino[:MODEL]``  open vocabulary, transformers' Grounding DINO from a hub
                       id (default IDEA-Research/grounding-dino-tiny) or a local folder
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -26,6 +33,7 @@ from taskcodec.tools.grounding.base import (
     GroundingBackend,
     GroundingResult,
     RawDetection,
+    label_map,
     map_to_policy,
     nms,
     resize_for_detection,
@@ -41,6 +49,32 @@ def _opencv(arg: str | None) -> GroundingBackend:
     return OpenCVBackend()
 
 
+def packaged_model(name: str) -> Path:
+    """A model file that ships inside taskcodec (``tools/grounding/models``, licences beside it)."""
+    return Path(str(resources.files("taskcodec.tools.grounding").joinpath("models", name)))
+
+
+def _packaged(spec: str, file: str, make: Callable[[Path, str], GroundingBackend]):
+    def factory(arg: str | None) -> GroundingBackend:
+        if arg:
+            raise GroundingSpecError(f"grounding spec '{spec}' takes no argument (got '{spec}:{arg}')")
+        return make(packaged_model(file), spec)
+
+    return factory
+
+
+def _onnx_file(path: Path, spec: str) -> GroundingBackend:
+    from taskcodec.tools.grounding.onnx import OnnxDetector
+
+    return OnnxDetector(str(path), spec=spec)
+
+
+def _saliency_file(path: Path, spec: str) -> GroundingBackend:
+    from taskcodec.tools.grounding.saliency import SaliencyBackend
+
+    return SaliencyBackend(path, spec=spec)
+
+
 def _onnx(arg: str | None) -> GroundingBackend:
     from taskcodec.tools.grounding.onnx import OnnxDetector
 
@@ -48,16 +82,15 @@ def _onnx(arg: str | None) -> GroundingBackend:
 
 
 def _model_file(arg: str | None, kind: str) -> str:
-    from pathlib import Path
-
     from taskcodec.settings import get_settings
 
     if not arg:
         raise GroundingSpecError(f"grounding spec '{kind}' needs a model file: {kind}:PATH")
     path = Path(arg).expanduser()
-    if not path.is_file():  # a bare name may refer to the shared models folder
-        shared = get_settings().shared_path / "models" / arg
-        path = shared if shared.is_file() else path
+    if not path.is_file():  # a bare name may be a packaged model or one in the shared models folder
+        for candidate in (packaged_model(arg), get_settings().shared_path / "models" / arg):
+            if candidate.is_file():
+                return str(candidate)
     return str(path)
 
 
@@ -74,6 +107,9 @@ def _grounding_dino(arg: str | None) -> GroundingBackend:
 
 
 _FACTORIES: dict[str, Callable[[str | None], GroundingBackend]] = {
+    "yolox": _packaged("yolox", "yolox_nano.onnx", _onnx_file),
+    "nanodet": _packaged("nanodet", "nanodet_m.onnx", _onnx_file),
+    "saliency": _packaged("saliency", "u2netp.onnx", _saliency_file),
     "opencv": _opencv, "onnx": _onnx, "tflite": _tflite, "grounding-dino": _grounding_dino,
 }
 
@@ -82,11 +118,38 @@ def available_backends() -> list[str]:
     return sorted(_FACTORIES)
 
 
+_NEEDS_ARGUMENT = {
+    "onnx": ("a COCO-80 ONNX file you give (onnx:PATH)", "the 80 COCO classes"),
+    "tflite": ("a COCO-80 TFLite file you give (tflite:PATH)", "the 80 COCO classes"),
+    "grounding-dino": ("a local model folder or hub id (grounding-dino:MODEL)", "any label (open vocabulary)"),
+}
+
+
+def catalogue(default: str) -> list[dict]:
+    """Every backend with where its model comes from and the vocabulary labels it can find."""
+    rows = []
+    for name in [default, *available_backends()]:
+        if name in _NEEDS_ARGUMENT:
+            source, labels = _NEEDS_ARGUMENT[name]
+            rows.append({"spec": name, "model": source, "labels": labels})
+            continue
+        backend = get_backend(name)
+        found = sorted(set(backend.class_map().values()))
+        rows.append({"spec": name + (" (default)" if name == default else ""),
+                     "model": "ships inside taskcodec" if name != "opencv" else "ships inside opencv",
+                     "labels": f"{len(found)}: " + ", ".join(found)})
+    return rows
+
+
 @lru_cache(maxsize=8)
 def get_backend(spec: str) -> GroundingBackend:
-    """Parse ``NAME[:ARG]`` and build (once per process) the backend it names."""
+    """Parse ``NAME[:ARG]`` (or ``A+B+...``) and build (once per process) the backend it names."""
     if not spec or not spec.strip():
         raise GroundingSpecError("grounding spec is empty; available: " + ", ".join(available_backends()))
+    if "+" in spec:
+        from taskcodec.tools.grounding.ensemble import EnsembleBackend
+
+        return EnsembleBackend([get_backend(part) for part in spec.split("+")])
     name, _, arg = spec.strip().partition(":")
     factory = _FACTORIES.get(name)
     if factory is None:
@@ -101,7 +164,10 @@ def ground(pixels: np.ndarray, policy: TaskPolicy, backend: GroundingBackend) ->
     t0 = time.perf_counter()
     h, w = pixels.shape[:2]
     small, scale = resize_for_detection(pixels, getattr(backend, "max_side", 1280))
-    raw = backend.detect(small, policy.label_names)
+    if hasattr(backend, "members"):  # an ensemble runs only the members whose classes the policy needs
+        raw = backend.detect(small, policy.label_names, classes=set(label_map(backend, policy)))
+    else:
+        raw = backend.detect(small, policy.label_names)
     dets = nms(map_to_policy(raw, backend, policy, scale, w, h), getattr(backend, "merge_iou", 0.4))
     dets.sort(key=lambda d: (d.label is None, -d.score))
     return GroundingResult(
@@ -112,4 +178,5 @@ def ground(pixels: np.ndarray, policy: TaskPolicy, backend: GroundingBackend) ->
     )
 
 
-__all__ = ["Detection", "GroundingResult", "RawDetection", "available_backends", "get_backend", "ground"]
+__all__ = ["Detection", "GroundingResult", "RawDetection", "available_backends", "get_backend",
+           "ground", "packaged_model"]

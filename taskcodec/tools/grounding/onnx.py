@@ -49,7 +49,7 @@ def letterbox(rgb: np.ndarray, size: int, centred: bool, pad: int = 114) -> tupl
     """Fit ``rgb`` into a size x size canvas keeping its aspect ratio; returns (canvas, scale, offset)."""
     h, w = rgb.shape[:2]
     r = min(size / h, size / w)
-    nw, nh = int(round(w * r)), int(round(h * r))
+    nw, nh = max(1, int(round(w * r))), max(1, int(round(h * r)))  # a 20000x10 strip keeps one row
     canvas = np.full((size, size, 3), pad, np.uint8)
     dx, dy = ((size - nw) // 2, (size - nh) // 2) if centred else (0, 0)
     canvas[dy:dy + nh, dx:dx + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
@@ -88,6 +88,25 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float,
     return keep[np.argsort(-scores[keep], kind="stable")][:max_det]
 
 
+def onnx_session(path: Path, threads: int | None = None):
+    """A CPU onnxruntime session for ``path``, or a ``GroundingSpecError`` naming the file."""
+    if not path.is_file():
+        raise GroundingSpecError(f"onnx model file {path} does not exist")
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise GroundingSpecError(f"onnxruntime is not installed ({exc})") from None
+    ort.set_default_logger_severity(3)  # the shipped models trigger hundreds of harmless warnings
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise GroundingSpecError(f"{path}: not a loadable ONNX model ({exc})") from None
+
+
 class OnnxDetector:
     """A COCO-80 ONNX detector; thread-safe (onnxruntime sessions are)."""
 
@@ -95,24 +114,10 @@ class OnnxDetector:
     merge_iou = 0.65  # same-label NMS after mapping (classes mapped to one label are merged)
 
     def __init__(self, path: str, min_score: float = 0.01, iou: float = 0.65, max_det: int = 100,
-                 threads: int | None = None):
+                 threads: int | None = None, spec: str | None = None):
         p = Path(path).expanduser()
-        if not p.is_file():
-            raise GroundingSpecError(f"onnx model file {p} does not exist")
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:  # pragma: no cover - a dependency
-            raise GroundingSpecError(f"onnxruntime is not installed ({exc})") from None
-        ort.set_default_logger_severity(3)  # the shipped models trigger hundreds of harmless warnings
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise GroundingSpecError(f"{p}: not a loadable ONNX model ({exc})") from None
-        self.spec = f"onnx:{p}"
+        self.session = onnx_session(p, threads)
+        self.spec = spec or f"onnx:{p}"
         self.min_score, self.iou, self.max_det = min_score, iou, max_det
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name

@@ -1,6 +1,6 @@
 """``machine:detect``: a detector on the decoded image, COCO-format results.
 
-The detector spec is any grounding spec (``opencv``, ``onnx:PATH``, ``tflite:PATH``,
+The detector spec is any grounding spec (default ``yolox``, the packaged YOLOX-nano; ``opencv``, ``onnx:PATH``, ``tflite:PATH``,
 ``grounding-dino[:MODEL]``). Closed-vocabulary detectors report every COCO class;
 an open-vocabulary one looks for ``--labels`` or, by default, the labels of the
 transmitted layers.
@@ -20,7 +20,7 @@ CATEGORY_ID = dict(zip(COCO80, COCO_IDS))
 
 
 def run(decoded, bs, options: dict) -> dict:
-    spec = options.get("detector") or "opencv"
+    spec = options.get("detector") or "yolox"
     threshold = float(options.get("threshold", 0.25))
     backend = get_backend(spec)
     labels = options.get("labels") or []
@@ -33,7 +33,8 @@ def run(decoded, bs, options: dict) -> dict:
         if d.label is None or d.score < threshold:
             continue
         x0, y0, x1, y1 = d.box
-        dets.append({"bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+        dets.append({"image_id": int(options.get("image_id") or 0),
+                     "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
                      "category_id": CATEGORY_ID.get(d.label), "score": round(d.score, 5), "label": d.label,
                      "class_name": d.class_name})
     return {"tool": "detect", "detector": g.backend, "threshold": threshold, "seconds": g.seconds, "detections": dets}

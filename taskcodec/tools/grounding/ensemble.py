@@ -1,0 +1,43 @@
+"""``A+B+...``: several backends as one, each finding what the ones before it cannot.
+
+Members are listed in order of precedence. A member contributes only the
+classes whose vocabulary label no earlier member covers, so ``yolox+saliency``
+takes the 80 COCO classes from YOLOX-nano and ``main subject`` from U²-Net-p,
+and ``yolox+saliency+opencv`` adds OpenCV's faces and licence plates (its people
+are left to YOLOX). A member none of whose classes the policy needs is not run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from taskcodec.tools.grounding.base import GroundingBackend, RawDetection
+
+
+class EnsembleBackend:
+    def __init__(self, members: list[GroundingBackend]):
+        self.members = list(members)
+        self.spec = "+".join(m.spec for m in self.members)
+        self.max_side = min(getattr(m, "max_side", 1280) for m in self.members)
+        self.merge_iou = getattr(self.members[0], "merge_iou", 0.4)
+        self._cmap: dict[str, str] = {}
+        self._owned: list[set[str]] = []
+        covered: set[str] = set()
+        for m in self.members:
+            mine = {c: label for c, label in m.class_map().items() if label not in covered and c not in self._cmap}
+            self._cmap.update(mine)
+            self._owned.append(set(mine))
+            covered |= set(m.class_map().values())
+
+    def class_map(self) -> dict[str, str]:
+        return dict(self._cmap)
+
+    def detect(self, pixels: np.ndarray, labels: list[str] | None = None,
+               classes: set[str] | None = None) -> list[RawDetection]:
+        """Every member's detections of the classes it owns; with ``classes``, only members owning one run."""
+        out: list[RawDetection] = []
+        for m, owned in zip(self.members, self._owned):
+            if not owned or (classes is not None and not owned & classes):
+                continue
+            out.extend(r for r in m.detect(pixels, labels) if r.class_name in owned)
+        return out
