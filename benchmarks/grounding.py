@@ -134,8 +134,8 @@ def main() -> None:
             "Reference mAP measured independently (../shared/README.md): YOLOX-nano 0.278, NanoDet-m 0.239. "
             "`opencv` finds only people (and cat faces), so its COCO mAP is near zero by design. "
             "`yolox+saliency` is the shipped default: on this all-COCO policy its saliency member is not run "
-            "(no policy label needs it), so it equals `yolox`; for `main subject` the U²-Net-p member adds "
-            "about 0.7 s per image on this machine.",
+            "(no policy label needs it), so it equals `yolox`; add `--backends saliency` for the U²-Net-p member's own time (its "
+            "COCO mAP is 0: it finds `main subject`, no COCO class).",
         ]
         write_section("grounding", "Grounding: COCO mAP, recall and speed (issues 4, 20)", "\n".join(lines))
 

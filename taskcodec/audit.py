@@ -2,14 +2,14 @@
 
 ``explain_target`` answers ``taskcodec why FILE.tcb|IMAGE`` from the store;
 ``render_text`` / ``audit_json`` print it; ``write_html`` draws each image
-with its boxes coloured by decision and the reasons beside it.
+with its decoded picture (from the bitstream), mask and original, boxes coloured by
+decision and the reasons beside it (template ``templates/audit.html.j2``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import io
 from pathlib import Path
 
@@ -88,94 +88,90 @@ def audit_json(a: EncodingAudit) -> dict:
 
 
 def render_text(a: EncodingAudit, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     e = a.encoding
     pol = a.policy
-    console.print(f"[bold]{a.image.path}[/] -> {e.bitstream_path}")
+    console.print(f"[bold]{escape(a.image.path)}[/] -> {escape(e.bitstream_path)}")
     console.print(f"  {e.bytes:,} bytes, {e.bpp:.4f} bpp, codec {e.codec} v{e.codec_version}, "
                   f"quality {e.settings.get('quality')}, budget {e.settings.get('budget_bytes') or '-'}, "
-                  f"grounding {e.grounding}")
+                  f"grounding {escape(e.grounding)}")
     if pol is not None:
-        console.print(f"  policy #{pol.policy_id} v{pol.version} ({pol.provenance.source}, {pol.provenance.model}) "
-                      f"for task: {pol.task!r}")
+        console.print(escape(f"  policy #{pol.policy_id} v{pol.version} ({pol.provenance.source}, "
+                             f"{pol.provenance.model}) for task: {pol.task!r}"))
     t = Table(show_lines=False)
     for col in ("action", "reason", "label", "score", "layer", "bytes", "why"):
         t.add_column(col, overflow="fold")
     for d in a.decisions:
         colour = {"transmit": "green", "downgrade": "yellow", "drop": "red"}[d.action]
-        t.add_row(f"[{colour}]{d.action}[/]", d.reason, d.label or d.class_name or "",
+        t.add_row(f"[{colour}]{d.action}[/]", d.reason, escape(d.label or d.class_name or ""),
                   "" if d.score is None else f"{d.score:.2f}", "" if d.layer_index is None else str(d.layer_index),
-                  "" if d.bytes is None else f"{d.bytes:,}", d.sentence)
+                  "" if d.bytes is None else f"{d.bytes:,}", escape(d.sentence))
     console.print(t)
     for d in _decodes(e.uid):
         extra = ", ".join(f"{k} {d[k]}" for k in ("model", "steps", "seed") if k in d)
-        console.print(f"  decoded as {d['route']}: {d['output']}" + (f" (mask {d['mask']})" if d["mask"] else "")
-                      + (f"; {extra}" if extra else ""))
+        console.print(escape(f"  decoded as {d['route']}: {d['output']}" + (f" (mask {d['mask']})" if d["mask"] else "")
+                             + (f"; {extra}" if extra else "")))
 
 
-def _thumbnail_uri(path: str, max_side: int = 640) -> tuple[str, float] | None:
-    try:
-        img = Image.open(path).convert("RGB")
-    except Exception:
-        return None
-    s = min(1.0, max_side / max(img.size))
-    if s < 1.0:
-        img = img.resize((round(img.width * s), round(img.height * s)))
+def _data_uri(pixels, scale: float, fmt: str = "JPEG") -> str:
+    img = Image.fromarray(pixels)
+    if scale < 1.0:
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode(), s
+    img.save(buf, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def html_section(a: EncodingAudit, extra: str = "") -> str:
-    thumb = _thumbnail_uri(a.image.path)
+def _section(a: EncodingAudit, extra: str, max_side: int = 480) -> dict:
+    """What the page shows for one encoding: the decoded picture and mask (from the bitstream), the
+    original when it still exists, boxes coloured by decision, and every decision."""
+    import numpy as np
+
+    from taskcodec.codec import get_codec
+    from taskcodec.tools.reconstruct.classical import reconstruct
+
     e = a.encoding
-    parts = [f"<section><h2>{html.escape(Path(a.image.path).name)}</h2>",
-             f"<p>{e.bytes:,} bytes ({e.bpp:.4f} bpp), {len(a.layers)} layers; grounding <code>"
-             f"{html.escape(str(e.grounding))}</code>. {extra}</p>"]
-    if thumb is not None:
-        uri, s = thumb
-        w, h = round(a.image.width * s), round(a.image.height * s)
-        rects = []
-        for d in a.decisions:
-            if not d.box:
-                continue
-            x0, y0, x1, y1 = (v * s for v in d.box)
-            c = COLOURS[d.action]
-            tip = html.escape(d.sentence)
-            rects.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" '
-                         f'fill="none" stroke="{c}" stroke-width="3"><title>{tip}</title></rect>'
-                         f'<text x="{x0 + 3:.1f}" y="{y0 + 15:.1f}" fill="{c}" font-size="14" font-weight="bold" '
-                         f'font-family="sans-serif" stroke="white" stroke-width="3" paint-order="stroke">'
-                         f'{html.escape(d.label or d.class_name or "")}</text>')
-        parts.append(f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}"><image href="{uri}" width="{w}" '
-                     f'height="{h}"/>{"".join(rects)}</svg>')
-    parts.append("<table><tr><th>action</th><th>reason</th><th>label</th><th>score</th><th>layer</th>"
-                 "<th>bytes</th><th>why</th></tr>")
+    s = min(1.0, max_side / max(a.image.width, a.image.height))
+    sec = {"name": Path(a.image.path).name, "path": a.image.path, "bitstream": e.bitstream_path, "bytes": e.bytes,
+           "bpp": e.bpp, "layers": len(a.layers), "grounding": str(e.grounding), "extra": extra, "problems": [],
+           "decisions": a.decisions, "w": max(1, round(a.image.width * s)), "h": max(1, round(a.image.height * s)),
+           "decoded": None, "mask": None, "original": None, "rects": []}
+    try:
+        bs = bitstream.read(e.bitstream_path)
+        decoded = get_codec(bs.header.codec).decode(bs, None)
+        pixels = reconstruct(decoded.pixels, decoded.base, decoded.mask)
+        sec["decoded"] = _data_uri(pixels, s)
+        sec["mask"] = _data_uri(decoded.mask.astype(np.uint8) * 255, s, "PNG")
+        sec["problems"] = list(bs.problems)
+    except (TaskcodecError, OSError) as exc:
+        sec["problems"] = [str(exc)]
+    try:
+        sec["original"] = _data_uri(np.asarray(Image.open(a.image.path).convert("RGB")), s)
+    except Exception:  # deleted or unreadable: the page says so
+        pass
     for d in a.decisions:
-        parts.append(
-            f'<tr><td style="color:{COLOURS[d.action]}"><b>{d.action}</b></td><td>{d.reason}</td>'
-            f"<td>{html.escape(d.label or d.class_name or '')}</td>"
-            f"<td>{'' if d.score is None else f'{d.score:.2f}'}</td>"
-            f"<td>{'' if d.layer_index is None else d.layer_index}</td>"
-            f"<td>{'' if d.bytes is None else f'{d.bytes:,}'}</td><td>{html.escape(d.sentence)}</td></tr>")
-    parts.append("</table></section>")
-    return "\n".join(parts)
+        if d.box:
+            x0, y0, x1, y1 = (v * s for v in d.box)
+            sec["rects"].append({"x": round(x0, 1), "y": round(y0, 1), "w": round(x1 - x0, 1), "h": round(y1 - y0, 1),
+                                 "colour": COLOURS[d.action], "tip": d.sentence, "label": d.label or d.class_name or ""})
+    return sec
 
 
 def write_html(audits: list[EncodingAudit], out_path: str | Path, title: str, intro: str = "",
-               extras: dict[int, str] | None = None) -> Path:
+               extras: dict[int, str] | None = None, overwrite: bool = False) -> Path:
+    """The audit page (jinja2, everything escaped): per encoding the decoded picture with boxes coloured
+    by decision, its transmitted-pixel mask and the original when it still exists, then every decision."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     from taskcodec.imageio import atomic_write_bytes
 
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-             "vertical-align:top;font-size:14px}section{margin-bottom:3em}")
-    legend = " ".join(f'<span style="color:{c}"><b>{k}</b></span>' for k, c in COLOURS.items())
-    body = "\n".join(html_section(a, (extras or {}).get(a.encoding.id, "")) for a in audits)
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{intro}</p>"
-           f"<p>Boxes: {legend} (hover a box for its reason).</p>{body}</body></html>")
-    atomic_write_bytes(out_path, doc.encode())
+    env = Environment(loader=PackageLoader("taskcodec", "templates"), autoescape=select_autoescape(["j2", "html"]))
+    doc = env.get_template("audit.html.j2").render(
+        title=title, intro=intro, colours=COLOURS,
+        sections=[_section(a, (extras or {}).get(a.encoding.id, "")) for a in audits])
+    atomic_write_bytes(out_path, doc.encode(), overwrite)
     return Path(out_path)
 
 

@@ -4,23 +4,86 @@ commands (plan, ground, why, one decode) call the stage functions directly."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from taskcodec.errors import TaskcodecError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Task-aware, layered image compression with an audit trail.")
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Off a terminal (a pipe, a log, CI) tables are as wide as their content: nothing is cut or wrapped.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 100_000)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 100_000)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import taskcodec
+
+        print(f"taskcodec {taskcodec.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Task-aware, layered image compression with an audit trail.
+
+    Exit codes, the same for every command: 0 all good; 1 some inputs failed (the batch went on) or a
+    stream was damaged; 2 usage error (bad option, nothing was done)."""
+
+
+def expand_inputs(paths: list[Path], suffixes: tuple[str, ...] | None = None) -> list[Path]:
+    """Files as given; a folder stands for the images in it (recursively), a pattern with * ? [ for its
+    matches (for shells that pass it through quoted). A pattern that matches nothing stays as it is,
+    so it fails as a missing file with its own name."""
+    import glob
+
+    from taskcodec.archive import IMAGE_SUFFIXES
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(q for q in sorted(p.rglob("*")) if q.is_file() and not q.name.startswith(".")
+                       and q.suffix.lower() in (suffixes or IMAGE_SUFFIXES))
+        elif not p.exists() and any(ch in str(p) for ch in "*?["):
+            out.extend(Path(m) for m in sorted(glob.glob(str(p), recursive=True)) or [str(p)])
+        else:
+            out.append(p)
+    return out
+
+
+def _each(items, fn, key: str) -> tuple[list[dict], int]:
+    """``fn`` over every item; one that fails is reported in one line and the rest go on."""
+    out, failed = [], 0
+    for x in items:
+        try:
+            out.append(fn(x))
+        except (OSError, TaskcodecError) as exc:
+            failed += 1
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            out.append({key: str(x), "error": str(exc)})
+    return out, failed
+
+
+def _emit(out: list[dict], as_json: bool, render) -> None:
+    """All items as one JSON list, or each good one rendered for people."""
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return
+    for item in out:
+        if "error" not in item:
+            render(item)
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
-    err.print(f"[red]error:[/] {exc}")
+    err.print(f"[red]error:[/] {escape(str(exc))}")
     raise typer.Exit(code)
 
 
@@ -32,6 +95,7 @@ def plan(
 ) -> None:
     """Show the task policy (labels and their importance) for TASK."""
     from taskcodec.agents.graph import run_agent
+    from taskcodec.settings import get_settings
     from taskcodec.store import repo
     from taskcodec.store.db import session
 
@@ -41,71 +105,95 @@ def plan(
         _fail(exc)
     with session() as s:
         steps = [{"node": st.node, **st.outcome} for st in repo.agent_steps(s, p.policy_id)]
+    spec, missing, warning = get_settings().grounding, [], None
+    try:
+        from taskcodec.tools.grounding import coverage, get_backend
+
+        missing = list(coverage.uncovered(get_backend(spec), p))
+        warning = coverage.describe(spec, tuple(missing), get_settings().uncovered) if missing else None
+    except TaskcodecError as exc:  # a bad TASKCODEC_GROUNDING: say so, the policy still stands
+        warning = str(exc)
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:
         body = p.model_dump(mode="json")
+        body.update(grounding=spec, not_groundable_by_backend=missing)
         body.update(source=p.provenance.source, model=p.provenance.model, cached=bool(state.get("cached")),
                     prompt_version=p.provenance.prompt_version, content_hash=p.content_hash(), agent_steps=steps)
         console.print_json(json.dumps(body, default=str))
         return
-    console.print(f"policy #{p.policy_id} v{p.version} for [bold]{p.task}[/] "
+    console.print(f"policy #{p.policy_id} v{p.version} for [bold]{escape(p.task)}[/] "
                   f"({p.provenance.source}: {p.provenance.model}, version {p.provenance.prompt_version})")
     t = Table("rank", "label", "importance", "tier", "synonyms")
     for l in p.labels:
-        t.add_row(str(l.rank), l.name, f"{l.importance:.2f}", p.rules.tier(l.importance), ", ".join(l.synonyms[:5]))
+        t.add_row(str(l.rank), escape(l.name), f"{l.importance:.2f}", p.rules.tier(l.importance),
+                  escape(", ".join(l.synonyms[:5])))
     console.print(t)
     r = p.rules
     console.print(f"rules: min score {r.min_score}, max objects {r.max_objects}, background {r.background}, "
                   f"quality offsets {r.quality_offset}")
+    if not warning:
+        console.print(escape(f"grounding '{spec}' can detect every label"))
     how = "from the store (no planning call)" if state.get("cached") else "planned now"
-    console.print(f"{how}; made by: " + " -> ".join(
-        f"{st['node']}({st.get('outcome', st.get('backend', ''))})".replace("()", "") for st in steps))
+    console.print(escape(f"{how}; made by: ") + escape(" -> ".join(
+        f"{st['node']}({st.get('outcome', st.get('backend', ''))})".replace("()", "") for st in steps)))
 
 
 @app.command()
 def ground(
-    images: list[Path] = typer.Argument(..., help="Image files."),
+    images: Optional[list[Path]] = typer.Argument(None, help="Image files."),
     task: Optional[str] = typer.Option(None, "--task", help="Task text (its policy gives the labels)."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels instead of a task."),
     grounding: Optional[str] = typer.Option(None, "--grounding", help="Backend spec (default TASKCODEC_GROUNDING)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Minimum score (default: the policy's)."),
     as_json: bool = typer.Option(False, "--json"),
+    list_backends: bool = typer.Option(False, "--list-backends", help="List every backend and the labels it finds."),
 ) -> None:
     """Preview what would be found: per image, label, detector class, box [x0,y0,x1,y1] in pixels, score."""
     from taskcodec import pipeline
     from taskcodec.agents.policy import policy_from_labels
+    from taskcodec.settings import get_settings
 
+    if list_backends:
+        from taskcodec.tools.grounding import catalogue
+
+        rows = catalogue(get_settings().grounding)
+        if as_json:
+            print(json.dumps(rows, indent=2))
+        else:
+            t = Table("backend", "model", "labels it can find")
+            for r in rows:
+                t.add_row(escape(r["spec"]), r["model"], escape(r["labels"]))
+            console.print(t)
+        raise typer.Exit(0)
+    images = expand_inputs(images or [])
+    if not images:
+        _fail(TaskcodecError("give IMAGES to ground, or --list-backends"))
     if (task is None) == (labels is None):
         _fail(TaskcodecError("give exactly one of --task or --labels"))
     try:
         policy = pipeline.plan_task(task) if task is not None else policy_from_labels(labels.split(","))
         thr = policy.rules.min_score if threshold is None else threshold
+        warning = pipeline.check_coverage(policy, grounding, "area")
     except TaskcodecError as exc:
         _fail(exc)
-    out, failed = [], 0
-    for path in images:
-        try:
-            out.append(pipeline.ground_report(path, policy, grounding, thr))
-        except TaskcodecError as exc:
-            failed += 1
-            err.print(f"[red]error:[/] {exc}")
-            out.append({"image": str(path), "error": str(exc)})
-    if as_json:
-        print(json.dumps(out, indent=2))
-    else:
-        for item in out:
-            if "error" in item:
-                continue
-            t = Table("label", "class", "box [x0,y0,x1,y1]", "score", title=f"{item['image']} ({item['backend']})")
-            for d in item["detections"]:
-                t.add_row(d["label"], d["class_name"], "[" + ", ".join(f"{v:g}" for v in d["box"]) + "]",
-                          f"{d['score']:.3f}")
-            console.print(t)
-            if item["ungroundable"]:
-                console.print(f"  not groundable by {item['backend']}: {', '.join(item['ungroundable'])}")
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    def render(item: dict) -> None:
+        t = Table("label", "class", "box [x0,y0,x1,y1]", "score", title=escape(f"{item['image']} ({item['backend']})"))
+        for d in item["detections"]:
+            t.add_row(escape(d["label"]), escape(d["class_name"]),
+                      escape("[" + ", ".join(f"{v:g}" for v in d["box"]) + "]"), f"{d['score']:.3f}")
+        console.print(t)
+        if item["ungroundable"]:
+            console.print(escape(f"  not groundable by {item['backend']}: {', '.join(item['ungroundable'])}"))
+
+    out, failed = _each(images, lambda path: pipeline.ground_report(path, policy, grounding, thr), "image")
+    _emit(out, as_json, render)
     raise typer.Exit(1 if failed else 0)
 
 
-def _progress(total: int, what: str):
+def _progress(total: int | None, what: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from taskcodec.flows.progress import set_listener
@@ -121,10 +209,11 @@ def print_reports(reports) -> int:
     t = Table("image", "status", "bytes", "bpp", "layers", "sent", "dropped", "seconds", "bitstream / error")
     for r in reports:
         if r.ok:
-            t.add_row(Path(r.path).name, "[green]ok[/]", f"{r.bytes:,}", f"{r.bpp:.4f}", str(r.layers),
+            t.add_row(escape(Path(r.path).name), "[green]ok[/]", f"{r.bytes:,}", f"{r.bpp:.4f}", str(r.layers),
                       str(r.transmitted), str(r.dropped), f"{r.seconds:.2f}", r.bitstream)
         else:
-            t.add_row(Path(r.path).name, "[red]failed[/]", "", "", "", "", "", f"{r.seconds:.2f}", r.error)
+            t.add_row(escape(Path(r.path).name), "[red]failed[/]", "", "", "", "", "", f"{r.seconds:.2f}",
+                      escape(r.error or ""))
     console.print(t)
     failed = sum(not r.ok for r in reports)
     console.print(f"{len(reports) - failed} encoded, {failed} failed")
@@ -143,24 +232,37 @@ def compress(
                                                help="Byte budget per image: least important layers go first."),
     grounding: Optional[str] = typer.Option(None, "--grounding", help="Backend spec (default TASKCODEC_GROUNDING)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Minimum score (default: the policy's)."),
+    uncovered: Optional[str] = typer.Option(None, "--uncovered", help="Policy labels the backend cannot detect: "
+                                            "area (send their likely area), whole (send the whole image) or fail "
+                                            "(default TASKCODEC_UNCOVERED, else area)."),
+    require_all: bool = typer.Option(False, "--require-all-labels", help="Same as --uncovered fail."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing OUT/<stem>.tcb files."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per input instead of the table."),
 ) -> None:
     """Compress IMAGES for TASK into OUT/<stem>.tcb (a Prefect flow); exit 1 if any image failed."""
-    from taskcodec.agents.policy import normalise_task
+    from taskcodec import pipeline
     from taskcodec.codec import get_codec
-    from taskcodec.tools.grounding import get_backend
+    from taskcodec.tools.grounding.coverage import check_mode
+
+    images = expand_inputs(images)
 
     try:  # fail fast, before Prefect starts, on what would fail every image
         if full == (task is not None):
             raise TaskcodecError("give --task TASK, or --full for whole-image mode (not both)")
-        if not full:
-            normalise_task(task)
+        if require_all:
+            if uncovered not in (None, "fail"):
+                raise TaskcodecError("--require-all-labels contradicts --uncovered " + uncovered)
+            uncovered = "fail"
+        if uncovered is not None:
+            check_mode(uncovered)
         if get_codec(codec).CODEC_ID == "learned":
             from taskcodec.codec.learned import load_model
 
             load_model()
-        from taskcodec.settings import get_settings
-
-        get_backend(grounding or get_settings().grounding)
+        if not full:
+            warning = pipeline.check_coverage(pipeline.plan_task(task), grounding, uncovered)
+            if warning:
+                err.print(f"[yellow]warning:[/] {escape(warning)}")
     except TaskcodecError as exc:
         _fail(exc)
     from taskcodec.flows import compress_flow
@@ -168,88 +270,13 @@ def compress(
     with _progress(len(images), "compress"):
         try:
             reports = compress_flow(task, [str(p) for p in images], str(out), codec, quality, budget_bytes,
-                                    grounding, threshold, full)
+                                    grounding, threshold, full, uncovered, overwrite)
         except TaskcodecError as exc:
             _fail(exc)
-    raise typer.Exit(1 if print_reports(reports) else 0)
-
-
-ROUTES = ("human", "machine", "machine:detect", "machine:classify")
-
-
-@app.command()
-def decode(
-    file: Path = typer.Argument(..., help="A .tcb bitstream."),
-    for_: str = typer.Option(..., "--for", help="human | machine | machine:detect | machine:classify"),
-    out: Path = typer.Option(..., "--out", help="Output path (PNG for human, JSON for machine)."),
-    layers: str = typer.Option("all", "--layers", help="all | base | N (base + first N object layers)."),
-    strict: bool = typer.Option(False, "--strict", help="Fail on a truncated or corrupt file instead of "
-                                                       "decoding its complete prefix."),
-    reconstruct: Optional[str] = typer.Option(None, "--reconstruct", help="human: classical | diffusion | none "
-                                              "(default: diffusion when TASKCODEC_DIFFUSION_MODEL is set)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Diffusion model (human) or classifier "
-                                        "(machine:classify): hub id, folder or .tflite file."),
-    controlnet: Optional[str] = typer.Option(None, "--controlnet", help="ControlNet on the coarse base (diffusion)."),
-    steps: int = typer.Option(50, "--steps", min=1, help="Diffusion steps (8 is enough for machines, 50 for people)."),
-    seed: int = typer.Option(0, "--seed", help="Diffusion seed (same seed, same image)."),
-    strength: float = typer.Option(1.0, "--strength", min=0.01, max=1.0,
-                                   help="How far diffusion may depart from the coarse base."),
-    tile: int = typer.Option(512, "--tile", min=16, help="Diffusion works on tiles of at most this many pixels."),
-    detector: Optional[str] = typer.Option(None, "--detector", help="machine:detect: a grounding spec "
-                                           "(opencv, onnx:PATH, tflite:PATH, grounding-dino[:MODEL])."),
-    threshold: float = typer.Option(0.25, "--threshold", help="machine:detect: minimum score."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="machine:detect with an open-vocabulary detector."),
-) -> None:
-    """Decode one bitstream for a person or a machine tool."""
-    from taskcodec import pipeline, routes
-    from taskcodec.imageio import sha256_file
-
-    if for_ not in ROUTES:
-        _fail(TaskcodecError(f"--for must be one of {', '.join(ROUTES)}, not {for_!r}"))
-    try:
-        bs = pipeline.read_bitstream(file)
-        for p in bs.problems:
-            (err.print(f"[red]error:[/] {file}: {p}") if strict else err.print(f"[yellow]warning:[/] {file}: {p}"))
-        if strict and bs.problems:
-            raise typer.Exit(1)
-        decoded = pipeline.decode_bitstream(bs, layers)
-        sha = sha256_file(file)
-        used = f"({len(decoded.layers)} of {len(bs.header.layers)} layers)"
-        if for_ == "human":
-            img, mask, meta = routes.human(bs, decoded, out, sha, reconstruct, model, controlnet, steps, seed, strength,
-                                           tile)
-            console.print(f"wrote {img}, {mask} and {meta} {used}")
-        else:
-            tool = for_.partition(":")[2] or None
-            options = {"detector": detector, "threshold": threshold, "model": model,
-                       "labels": [l.strip() for l in labels.split(",") if l.strip()] if labels else None}
-            js, img = routes.machine(bs, decoded, out, sha, tool, options)
-            console.print(f"wrote {js} and {img} {used}")
-    except TaskcodecError as exc:
-        _fail(exc, 1)
-
-
-@app.command()
-def why(
-    target: Path = typer.Argument(..., help="A .tcb bitstream, or an image that was compressed."),
-    as_json: bool = typer.Option(False, "--json"),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write an HTML audit page here."),
-) -> None:
-    """The audit: every candidate object, transmitted or not, why, and the bytes spent."""
-    from taskcodec.audit import audit_json, explain_target, render_text, write_html
-
-    try:
-        audits = explain_target(target)
-    except TaskcodecError as exc:
-        _fail(exc, 1)
     if as_json:
-        print(json.dumps([audit_json(a) for a in audits], indent=2, default=str))
-    else:
-        for a in audits:
-            render_text(a, console)
-    if html_out is not None:
-        write_html(audits, html_out, f"taskcodec audit: {target.name}")
-        err.print(f"wrote {html_out}")
+        print(json.dumps([r.model_dump() for r in reports], indent=2))
+        raise typer.Exit(1 if any(not r.ok for r in reports) else 0)
+    raise typer.Exit(1 if print_reports(reports) else 0)
 
 
 @app.command()
@@ -264,14 +291,19 @@ def archive(
                                           "thread; TASKCODEC_DASK_ADDRESS uses an existing Dask cluster)."),
     delete_originals: bool = typer.Option(False, "--delete-originals-after-verify",
                                           help="Delete each original once its bitstream was decoded and verified."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per image instead of the table."),
 ) -> None:
     """Archive what is new in SOURCE (by content hash), verify every bitstream, record it (a Prefect flow)."""
+    from taskcodec import pipeline
     from taskcodec.archive import list_images
 
     try:
         n = len(list_images(source))
+        warning = pipeline.check_coverage(pipeline.plan_task(task), grounding)  # raises under "fail"
     except TaskcodecError as exc:
         _fail(exc)
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     from taskcodec.flows import run_archive
 
     with _progress(n, "archive"):
@@ -280,11 +312,14 @@ def archive(
                                 grounding=grounding, delete_originals_after_verify=delete_originals)
         except TaskcodecError as exc:
             _fail(exc)
+    if as_json:
+        print(json.dumps([i.model_dump() for i in items], indent=2))
+        raise typer.Exit(1 if any(i.status == "failed" for i in items) else 0)
     t = Table("image", "status", "bytes", "original deleted", "bitstream / reason")
     for i in items:
         colour = {"archived": "green", "skipped": "cyan", "failed": "red"}[i.status]
-        t.add_row(i.path, f"[{colour}]{i.status}[/]", f"{i.bytes:,}" if i.bytes else "", "yes" if i.deleted_original
-                  else "", i.bitstream if i.status != "failed" else i.reason)
+        t.add_row(escape(i.path), f"[{colour}]{i.status}[/]", f"{i.bytes:,}" if i.bytes else "", "yes" if i.deleted_original
+                  else "", escape(i.bitstream or "") if i.status != "failed" else escape(i.reason))
     console.print(t)
     counts = {s: sum(i.status == s for i in items) for s in ("archived", "skipped", "failed")}
     console.print(f"{counts['archived']} archived, {counts['skipped']} already archived, {counts['failed']} failed")
@@ -315,7 +350,7 @@ def schedule(
     except TaskcodecError as exc:
         _fail(exc)
     where = "registered with the Prefect server" if registered else "stored (set PREFECT_API_URL to register it)"
-    console.print(f"schedule '{row.name}' ({row.cron}) {where}; run `taskcodec serve` to execute it when due")
+    console.print(escape(f"schedule '{row.name}' ({row.cron}) {where}; run `taskcodec serve` to execute it when due"))
 
 
 @app.command()
@@ -346,12 +381,14 @@ def demo(
 
 
 # codec work (bench, train-codec) lives in its own module; importing it registers the commands
-from taskcodec import cli_codec  # noqa: E402,F401
+from taskcodec import cli_codec, cli_decode  # noqa: E402,F401
 
 
 def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m taskcodec.cli`: run the imported module, whose app has every command
+    from taskcodec.cli import main as _main
+
+    _main()

@@ -21,7 +21,8 @@ def bench(
     grounding: str = typer.Option("onnx:yolox_nano.onnx", "--grounding", help="Grounding backend at the encoder."),
     judge: str = typer.Option("tflite:yolov8n_int8.tflite", "--judge", help="A different detector that judges."),
     codecs: str = typer.Option("classical,learned", "--codecs", help="taskcodec codecs to measure, comma-separated."),
-    docs: bool = typer.Option(True, "--docs/--no-docs", help="Write the summary into docs/benchmarks.md."),
+    docs: Optional[Path] = typer.Option(None, "--docs", help="Also write the summary as a section of this Markdown "
+                                        "file (developers: docs/benchmarks.md). Otherwise only --out is written."),
     workers: int = typer.Option(2, "--workers", min=1, help="Operating points measured at a time (threads); "
                                 "1 gives the cleanest seconds per image."),
 ) -> None:
@@ -50,9 +51,12 @@ def bench(
         _fail(exc)
     from taskcodec.flows.bench import bench_flow, summary_markdown
 
+    from taskcodec.cli import _progress
+
     try:
-        result = bench_flow(str(images), str(annotations), str(kodak), str(out), grounding, judge, limit,
-                            codecs=names, workers=workers)
+        with _progress(None, "bench: operating points"):
+            result = bench_flow(str(images), str(annotations), str(kodak), str(out), grounding, judge, limit,
+                                codecs=names, workers=workers)
     except TaskcodecError as exc:
         _fail(exc, 1)
     import sys as _sys
@@ -60,10 +64,10 @@ def bench(
     command = "taskcodec " + " ".join(_sys.argv[1:])
     md = summary_markdown(result, command)
     (out / "summary.md").write_text(md + "\n")
-    if docs:
+    if docs is not None:
         from taskcodec.bench.report import write_section
 
-        write_section("bench", "Rate-accuracy benchmark (issue 7)", md + f"\n\nPlots and every point: `{out}/`.")
+        write_section("bench", "Rate-accuracy benchmark", md + f"\n\nPlots and every point: `{out}/`.", docs)
     console.print(md)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from rich.markup import escape
 from rich.table import Table
 
 from taskcodec.bench.metrics import psnr
@@ -37,7 +38,7 @@ def _fmt(v: float | None) -> str:
 def run_demo(out: Path, task: str, quality: int, console) -> int:
     from taskcodec import pipeline
     from taskcodec.audit import explain_target, write_html
-    from taskcodec.cli import print_reports
+    from taskcodec.cli import _progress, print_reports
 
     out = Path(out)
     images = demo_images()
@@ -49,10 +50,12 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
     console.rule("compress (Prefect flow)")
     from taskcodec.flows import compress_flow, decode_flow
 
-    reports = compress_flow(task, images, str(out / "bitstreams"), "classical", quality)
+    with _progress(len(images), "compress"):
+        reports = compress_flow(task, images, str(out / "bitstreams"), "classical", quality, overwrite=True)
     failed = print_reports(reports)
     ok = [r for r in reports if r.ok]
-    decode_flow([r.bitstream for r in ok], str(out / "decoded"))
+    with _progress(len(ok), "decode"):
+        decode_flow([r.bitstream for r in ok], str(out / "decoded"), overwrite=True)  # the demo owns its folder
 
     console.rule(f"bytes and PSNR against whole-image codecs at quality {quality}")
     t = Table("image", "sent", "taskcodec B", "JPEG B", "AVIF B", "vs AVIF",
@@ -66,7 +69,7 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
         ab, apx = whole_image(original, "AVIF", quality)
         obj = [psnr(x, original, mask) for x in (decoded, jpx, apx)]
         whole = [psnr(x, original) for x in (decoded, jpx, apx)]
-        t.add_row(Path(r.path).name, str(r.transmitted), f"{r.bytes:,}", f"{jb:,}", f"{ab:,}",
+        t.add_row(escape(Path(r.path).name), str(r.transmitted), f"{r.bytes:,}", f"{jb:,}", f"{ab:,}",
                   f"{100 * (r.bytes / ab - 1):+.0f}%", "/".join(map(_fmt, obj)), "/".join(map(_fmt, whole)))
         a = explain_target(r.bitstream)[0]
         audits.append(a)
@@ -76,14 +79,15 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
 
     console.rule("what was sent, and why")
     for a in audits:
-        console.print(f"[bold]{Path(a.image.path).name}[/] ({a.encoding.bytes:,} bytes)")
+        console.print(f"[bold]{escape(Path(a.image.path).name)}[/] ({a.encoding.bytes:,} bytes)")
         for d in a.decisions:
             colour = {"transmit": "green", "downgrade": "yellow", "drop": "red"}[d.action]
-            console.print(f"  [{colour}]{d.action:9}[/] {d.sentence}")
+            console.print(f"  [{colour}]{d.action:9}[/] {escape(d.sentence)}")
 
     page = write_html(audits, out / "audit.html", f"taskcodec demo: {task}",
                       intro=f"Policy #{policy.policy_id}: " + ", ".join(f"{l.name} ({l.importance:.2f})"
-                                                                        for l in policy.labels), extras=extras)
+                                                                        for l in policy.labels), extras=extras,
+                      overwrite=True)
     console.rule("outputs")
     console.print(f"bitstreams: {out / 'bitstreams'}\ndecoded images + masks: {out / 'decoded'}\naudit page: {page}\n"
                   f"explain one: taskcodec why {ok[0].bitstream if ok else '<file.tcb>'}")

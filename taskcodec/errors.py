@@ -35,3 +35,19 @@ class GroundingSpecError(TaskcodecError):
 
 class BudgetError(TaskcodecError):
     """A byte budget is too small even for the mandatory part of a bitstream."""
+
+
+class OutputExistsError(TaskcodecError):
+    """An output file exists and the user did not ask to replace it."""
+
+    def __init__(self, path: object):
+        self.path = str(path)
+        super().__init__(f"{self.path}: already exists; pass --overwrite to replace it")
+
+
+class OutputFormatError(TaskcodecError):
+    """An output path asks for a format taskcodec does not write."""
+
+    def __init__(self, path: object, reason: str):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {reason}")

@@ -1,6 +1,6 @@
 """The stages, as plain functions with typed inputs and outputs.
 
-    plan_task -> load -> ground_image -> decide_objects -> encode_image -> persist   (compress)
+    plan_task -> load -> ground_image -> encode_grounded (decide_objects -> encode_image) -> persist  (compress)
     read_bitstream -> decode_bitstream -> write_human / write_machine               (decode)
 
 ``taskcodec.flows`` composes them as Prefect tasks; the quick CLI commands
@@ -25,6 +25,7 @@ from taskcodec.store import models as m
 from taskcodec.store import repo
 from taskcodec.store.db import session
 from taskcodec.tools.grounding import GroundingResult, get_backend, ground
+from taskcodec.tools.grounding.coverage import describe, likely_areas, require
 
 
 # ---- compress --------------------------------------------------------------------------------
@@ -40,13 +41,30 @@ def load(path: str | Path, settings: Settings | None = None) -> LoadedImage:
     return load_image(path, max_pixels=(settings or get_settings()).max_image_pixels)
 
 
-def ground_image(image: LoadedImage, policy: TaskPolicy, spec: str | None = None) -> GroundingResult:
-    return ground(image.pixels, policy, get_backend(spec or get_settings().grounding))
+def ground_image(image: LoadedImage, policy: TaskPolicy, spec: str | None = None,
+                 uncovered: str | None = None) -> GroundingResult:
+    """Find the policy's objects. Labels the backend cannot detect follow ``uncovered`` (default the
+    setting): ``area`` adds detections of their likely area, ``fail`` raises, ``whole`` leaves them
+    for ``encode_grounded`` (see ``tools.grounding.coverage``)."""
+    backend = get_backend(spec or get_settings().grounding)
+    mode = uncovered or get_settings().uncovered
+    require(backend, policy, mode)
+    g = ground(image.pixels, policy, backend)
+    return likely_areas(g, policy, image.pixels) if mode == "area" else g
+
+
+def check_coverage(policy: TaskPolicy, spec: str | None = None, uncovered: str | None = None) -> str | None:
+    """Before any image: the warning for policy labels the backend cannot detect (None when it covers
+    them all); raises ``CoverageError`` when there are some and ``uncovered`` is ``fail``."""
+    settings = get_settings()
+    backend, mode = get_backend(spec or settings.grounding), uncovered or settings.uncovered
+    labels = require(backend, policy, mode)
+    return describe(backend.spec, labels, mode) if labels else None
 
 
 def ground_report(path: str | Path, policy: TaskPolicy, spec: str | None, threshold: float) -> dict:
     """What ``taskcodec ground --json`` prints for one image: detections of policy labels >= threshold."""
-    g = ground_image(load(path), policy, spec)
+    g = ground(load(path).pixels, policy, get_backend(spec or get_settings().grounding))  # the backend alone
     return {
         "image": str(path), "backend": g.backend, "threshold": threshold, "seconds": g.seconds,
         "ungroundable": list(g.ungroundable),
@@ -82,19 +100,33 @@ def encode_image(
 
 
 def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
-                budget_bytes: int | None = None) -> Encoded:
-    """Whole-image mode: no task, no grounding; one decision records it."""
+                budget_bytes: int | None = None, why: list[Decision] | None = None) -> Encoded:
+    """Whole-image mode: no task, no grounding; one decision records it (after ``why``, if given)."""
     mod = get_codec(codec)
     result = mod.encode(image.pixels, [], mod.Params(quality=quality, budget_bytes=budget_bytes, full=True),
                         encoding_uid=uuid.uuid4().hex)
-    decisions = settle([Decision(action="transmit", reason="full_image", label="whole image")], [], result.base,
-                       budget_bytes)
+    decisions = settle([*(why or []), Decision(action="transmit", reason="full_image", label="whole image")], [],
+                       result.base, budget_bytes)
     return Encoded(result.data, result.header, decisions, result.seconds)
 
 
-def write_bitstream(out_path: str | Path, data: bytes) -> Path:
-    """Write a bitstream under a temporary name, then rename: a file appears only whole."""
-    atomic_write_bytes(out_path, data)
+def encode_grounded(
+    image: LoadedImage, grounding: GroundingResult, policy: TaskPolicy, codec: str = "classical", quality: int = 60,
+    budget_bytes: int | None = None, threshold: float | None = None, uncovered: str | None = None,
+) -> Encoded:
+    """Decide and encode; with ``uncovered='whole'`` and labels the backend cannot detect, the whole image."""
+    decisions = decide_objects(grounding, policy, threshold)
+    if grounding.ungroundable and (uncovered or get_settings().uncovered) == "whole":
+        why = [d.model_copy(update={"numbers": {**d.numbers, "uncovered": "whole"}})
+               for d in decisions if d.reason == "ungroundable"]
+        return encode_full(image, codec, quality, budget_bytes, why)
+    return encode_image(image, decisions, policy, codec, quality, budget_bytes)
+
+
+def write_bitstream(out_path: str | Path, data: bytes, overwrite: bool = False) -> Path:
+    """Write a bitstream under a temporary name, then rename: a file appears only whole, and an existing
+    file is replaced only with ``overwrite``."""
+    atomic_write_bytes(out_path, data, overwrite)
     return Path(out_path)
 
 
@@ -126,9 +158,10 @@ def record(
 def persist(
     image: LoadedImage, policy: TaskPolicy | None, encoded: Encoded, out_path: str | Path, grounding: str,
     run_id: int | None = None, timings: dict | None = None, settings: Settings | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Write the bitstream, then record it: a row never points at a file that is not there."""
-    write_bitstream(out_path, encoded.data)
+    write_bitstream(out_path, encoded.data, overwrite)
     return record(image, policy, encoded, out_path, grounding, run_id, timings, settings)
 
 
@@ -166,6 +199,7 @@ def decode_bitstream(bs: bitstream.Bitstream, layers: str = "all"):
 
 
 __all__ = [
-    "Encoded", "decode_bitstream", "decide_objects", "encode_image", "ground_image", "load", "output_names",
+    "Encoded", "check_coverage", "decode_bitstream", "decide_objects", "encode_grounded", "encode_image", "ground_image", "load",
+    "output_names",
     "parse_layers", "persist", "plan_task", "read_bitstream", "record", "write_bitstream",
 ]

@@ -1,13 +1,13 @@
 """Decode routes: what a decoded bitstream is turned into, and the record of it.
 
-    human    a full-size PNG + ``<out>.mask.png`` (white = transmitted pixels, black =
+    human    a full-size image (format by extension) + ``<out>.mask.png`` (white = transmitted pixels, black =
              reconstructed) + ``<out>.json`` metadata; reconstruction ``classical``
              (default), ``diffusion`` (default when TASKCODEC_DIFFUSION_MODEL is set) or
              ``none`` (the raw composite)
     machine  ``machine`` (the decoded objects), ``machine:detect``, ``machine:classify``:
-             a JSON beside the decoded PNG
+             a JSON (``--out`` ends in .json) and the decoded image as ``<out>.png``
 
-Every output is recorded in the ``decodes`` table, so ``taskcodec why`` lists it.
+Outputs are never replaced unless asked (``overwrite``). Every output is recorded in the ``decodes`` table, so ``taskcodec why`` lists it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from taskcodec.codec.bitstream import Bitstream
-from taskcodec.errors import TaskcodecError
-from taskcodec.imageio import atomic_write_bytes, png_bytes
+from taskcodec.errors import OutputExistsError, OutputFormatError, TaskcodecError
+from taskcodec.imageio import atomic_write_bytes, image_bytes, png_bytes
 from taskcodec.settings import Settings, get_settings
 from taskcodec.store import models as m
 from taskcodec.store import repo
@@ -62,14 +62,36 @@ def default_reconstruct(settings: Settings | None = None) -> str:
     return "diffusion" if (settings or get_settings()).diffusion_model else "classical"
 
 
+def check_output(route: str, out_path: str | Path) -> None:
+    """Refuse an output path the route cannot write (an ``OutputFormatError``), before any work."""
+    out = Path(out_path)
+    if route == "human":
+        image_bytes(np.zeros((1, 1, 3), np.uint8), out)
+    elif out.suffix.lower() != ".json":
+        raise OutputFormatError(out, "the machine route writes JSON: give an --out path ending in .json")
+
+
+def _outputs_free(paths: list[Path], overwrite: bool) -> None:
+    """Before any work: refuse if an output exists and may not be replaced (nothing is written then)."""
+    for p in paths:
+        if not overwrite and p.exists():
+            raise OutputExistsError(p)
+
+
 def human(bs: Bitstream, decoded, out_path: str | Path, data_sha: str, reconstruct: str | None = None,
           model: str | None = None, controlnet: str | None = None, steps: int = 50, seed: int = 0,
-          strength: float = 1.0, tile: int = 512, settings: Settings | None = None) -> tuple[Path, Path, Path]:
-    """Write the human-route PNG, its mask and its metadata; returns their paths."""
+          strength: float = 1.0, tile: int = 512, settings: Settings | None = None,
+          overwrite: bool = False) -> tuple[Path, Path, Path]:
+    """Write the human-route image (format by extension: .png, .webp, .jpg, .npy), its mask PNG and its
+    metadata; returns their paths."""
     s = settings or get_settings()
     how = reconstruct or default_reconstruct(s)
     if how not in RECONSTRUCT:
         raise TaskcodecError(f"--reconstruct must be one of {', '.join(RECONSTRUCT)}, not {how!r}")
+    out = Path(out_path)
+    mask_path, meta_path = out.with_name(out.name + ".mask.png"), out.with_name(out.name + ".json")
+    check_output("human", out)
+    _outputs_free([out, mask_path, meta_path], overwrite)
     meta: dict[str, Any] = {"route": "human", "reconstruct": how, **_common(bs, decoded),
                             "transmitted_fraction": round(float(decoded.mask.mean()), 5)}
     if how == "none":
@@ -88,29 +110,37 @@ def human(bs: Bitstream, decoded, out_path: str | Path, data_sha: str, reconstru
         meta.update(model=recon.model, controlnet=recon.controlnet, steps=steps, seed=seed, strength=strength,
                     tile=tile, prompt=prompt, device=recon.device)
     assert (pixels[decoded.mask] == decoded.pixels[decoded.mask]).all(), "transmitted pixels must be exact"
-    out = Path(out_path)
-    mask_path, meta_path = out.with_name(out.name + ".mask.png"), out.with_name(out.name + ".json")
-    atomic_write_bytes(out, png_bytes(pixels))
-    atomic_write_bytes(mask_path, png_bytes(decoded.mask.astype(np.uint8) * 255))
+    atomic_write_bytes(out, image_bytes(pixels, out), overwrite)
+    atomic_write_bytes(mask_path, png_bytes(decoded.mask.astype(np.uint8) * 255), overwrite)
     meta.update(image=out.name, mask=mask_path.name)
-    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode(), overwrite)
     _record(bs, data_sha, f"human:{how}", out, mask_path, meta, s)
     return out, mask_path, meta_path
 
 
 def machine(bs: Bitstream, decoded, out_path: str | Path, data_sha: str, tool: str | None = None,
-            options: dict | None = None, settings: Settings | None = None) -> tuple[Path, Path]:
-    """Write the machine-route JSON and the decoded PNG beside it; returns their paths."""
+            options: dict | None = None, settings: Settings | None = None,
+            overwrite: bool = False) -> tuple[Path, Path]:
+    """Write the machine-route JSON (``OUT``, must end in .json) and the decoded PNG beside it
+    (``OUT.png``); returns their paths. ``machine:detect`` writes its COCO results list to ``OUT``
+    itself (loadable by pycocotools' ``loadRes``) and the rest to ``OUT.meta.json``."""
     out = Path(out_path)
-    image_path = out.with_suffix(".png") if out.suffix.lower() != ".png" else out.with_name(out.stem + ".decoded.png")
-    atomic_write_bytes(image_path, png_bytes(decoded.pixels))
+    check_output("machine", out)
+    image_path = out.with_name(out.name + ".png")
+    meta_path = out.with_name(out.name + ".meta.json") if tool == "detect" else None
+    _outputs_free([p for p in (out, image_path, meta_path) if p], overwrite)
     body: dict[str, Any] = {"route": f"machine:{tool}" if tool else "machine", "image": image_path.name,
                             **_common(bs, decoded), "objects": decoded_objects(decoded)}
     if tool:
         from taskcodec.tools.machine import get_tool
 
         body["result"] = get_tool(tool)(decoded, bs, options or {})
-    atomic_write_bytes(out, json.dumps(body, indent=2).encode())
+    atomic_write_bytes(image_path, png_bytes(decoded.pixels), overwrite)
+    if meta_path is not None:  # the COCO results list alone, so that loadRes takes the file as it is
+        atomic_write_bytes(out, json.dumps(body["result"].pop("detections"), indent=2).encode(), overwrite)
+        atomic_write_bytes(meta_path, json.dumps(body, indent=2).encode(), overwrite)
+    else:
+        atomic_write_bytes(out, json.dumps(body, indent=2).encode(), overwrite)
     meta = {k: v for k, v in body.items() if k not in ("objects", "result")}
     _record(bs, data_sha, body["route"], out, None, meta, settings)
     return out, image_path

@@ -30,14 +30,17 @@ def test_psnr_and_ms_ssim(astronaut_pixels):
 
 @pytest.mark.skipif(not (COCO / "instances.json").is_file(), reason=f"shared COCO data not found under {COCO}")
 @pytest.mark.timeout(900)
-def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path):
+def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from taskcodec.cli import app
 
     out = tmp_path / "bench"
-    r = CliRunner().invoke(app, ["bench", "--limit", "2", "--out", str(out), "--no-docs"])
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["bench", "--limit", "2", "--out", str(out)])
     assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench", "home"]  # nothing outside --out (no ./docs)
+    assert "issue 7" not in r.output
     res = json.loads((out / "results.json").read_text())
     kinds = {(p["scenario"], p["codec"], p["mode"]) for p in res["points"]}
     assert ("traffic", "taskcodec-classical", "task") in kinds and ("all", "avif", "whole") in kinds

@@ -252,7 +252,7 @@ def test_cli_learned_codec_task_and_whole_image(prefect_server, home, astronaut,
     assert not any("None" in d["sentence"] for d in audit["decisions"])  # ẑ has no quality: none printed
     run("decode", out / "astronaut.tcb", "--for", "human", "--reconstruct", "classical", "--out", tmp_path / "a.png")
     meta = json.loads((tmp_path / "a.png.json").read_text())
-    assert 0 < meta["transmitted_fraction"] < 0.5
+    assert 0 < meta["transmitted_fraction"] < 0.95  # the astronaut's box is most of the frame
 
     run("compress", "--codec", "learned", "--full", "--quality", "40", "--out", tmp_path / "full", astronaut)
     full = json.loads(run("why", tmp_path / "full" / "astronaut.tcb", "--json").stdout)[0]

@@ -115,12 +115,21 @@ def test_machine_route_lists_objects_and_rejects_unknown_tools(tcb, tmp_path):
 def test_machine_detect_writes_coco_detections(home, tmp_path, detector):
     tcb = make_tcb(COCO_IMG, "living room: tv, chairs and people", tmp_path / "c.tcb", grounding="onnx:nanodet_m.onnx",
                    quality=70)
+    image_id = int(COCO_IMG.stem)
     cli("decode", tcb, "--for", "machine:detect", "--detector", detector, "--threshold", "0.3",
-        "--out", tmp_path / "det.json")
-    body = json.loads((tmp_path / "det.json").read_text())
-    dets = body["result"]["detections"]
-    assert body["route"] == "machine:detect" and (tmp_path / "det.png").is_file()
+        "--image-id", image_id, "--out", tmp_path / "det.json")
+    dets = json.loads((tmp_path / "det.json").read_text())  # the COCO results list itself
+    body = json.loads((tmp_path / "det.json.meta.json").read_text())
+    assert body["route"] == "machine:detect" and (tmp_path / "det.json.png").is_file()
     assert dets and all(len(d["bbox"]) == 4 and d["bbox"][2] > 0 and d["score"] >= 0.3 for d in dets)
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = COCO(str(COCO_IMG.parent.parent / "instances.json")).loadRes(str(tmp_path / "det.json"))  # as-is
+    assert {a["image_id"] for a in res.anns.values()} == {image_id}
     from taskcodec.tools.machine.detect import CATEGORY_ID
 
     assert all(d["category_id"] == CATEGORY_ID[d["label"]] for d in dets)

@@ -74,6 +74,7 @@ class Bitstream:
     header: Header
     payloads: list[bytes]  # the complete, CRC-verified prefix of the layer table
     problems: list[str] = field(default_factory=list)  # what is missing or corrupt after the prefix
+    corrupt: bool = False  # a layer failed its CRC (damage), as opposed to a file cut short
 
     @property
     def complete(self) -> bool:
@@ -139,6 +140,7 @@ def unpack(data: bytes, path: object | None = None) -> Bitstream:
     header, offset = parse_header(data, path)
     payloads: list[bytes] = []
     problems: list[str] = []
+    corrupt = False
     for entry in header.layers:
         end = offset + entry.length
         if end > len(data):
@@ -154,13 +156,14 @@ def unpack(data: bytes, path: object | None = None) -> Bitstream:
                 f"layer {entry.index} ({_name(entry)}) is corrupt (CRC32 mismatch); "
                 f"layers {entry.index}..{len(header.layers) - 1} are not used"
             )
+            corrupt = True
             break
         payloads.append(chunk)
         offset = end
     else:
         if offset != len(data):
             problems.append(f"{len(data) - offset} unexpected bytes after the last layer were ignored")
-    return Bitstream(header, payloads, problems)
+    return Bitstream(header, payloads, problems, corrupt)
 
 
 def read(path) -> Bitstream:

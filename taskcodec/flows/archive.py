@@ -19,7 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from pydantic import BaseModel
@@ -31,6 +31,7 @@ from taskcodec.errors import BitstreamError, TaskcodecError
 from taskcodec.flows.compress import _transient
 from taskcodec.flows.progress import item_done
 from taskcodec.imageio import sha256_file
+from taskcodec.settings import get_settings
 from taskcodec.store import repo
 from taskcodec.store.db import session
 
@@ -50,7 +51,8 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
     t0 = time.perf_counter()
     try:
         sha = sha256_file(path)
-        params = {"quality": quality, "grounding": grounding}
+        settings = get_settings()  # what the output depends on, defaults resolved
+        params = {"quality": quality, "grounding": grounding or settings.grounding, "uncovered": settings.uncovered}
         key = archive.archive_key(sha, policy.policy_id, codec, params)
         done = archive.find_archived(key)
         if done is not None:
@@ -67,8 +69,9 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
         if image.sha256 != sha:
             raise TaskcodecError(f"{path}: file changed while it was being archived")
         g = pipeline.ground_image(image, policy, grounding)
-        encoded = pipeline.encode_image(image, pipeline.decide_objects(g, policy), policy, codec, quality)
-        out = pipeline.write_bitstream(archive.output_path(out_dir, source, path), encoded.data)
+        encoded = pipeline.encode_grounded(image, g, policy, codec, quality)
+        out = pipeline.write_bitstream(archive.output_path(out_dir, source, path), encoded.data,
+                                       overwrite=True)  # the archive's own folder: its keys decide
         archive.verify_file(out)  # read back from disk and decoded before the row is committed
         try:
             enc_id = pipeline.record(image, policy, encoded, out, g.backend, run_id,
@@ -118,6 +121,9 @@ def archive_flow(task_text: str, source: str, out_dir: str, codec: str = "classi
                  grounding: str | None = None, delete_originals_after_verify: bool = False) -> list[ArchiveItem]:
     """Archive every new image under ``source`` into ``out_dir`` for ``task_text``."""
     policy = pipeline.plan_task(task_text)
+    warning = pipeline.check_coverage(policy, grounding)  # raises under --uncovered fail
+    if warning:
+        get_run_logger().warning(warning)
     images = archive.list_images(source)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     swept = archive.sweep_temp_files(out_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from pydantic import BaseModel
@@ -41,8 +41,7 @@ _stage = dict(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_con
 plan_t = task(pipeline.plan_task, name="plan", **_stage)
 load_t = task(pipeline.load, name="load", **_stage)
 ground_t = task(pipeline.ground_image, name="ground", **_stage)
-decide_t = task(pipeline.decide_objects, name="decide", cache_policy=NO_CACHE)
-encode_t = task(pipeline.encode_image, name="encode", **_stage)
+encode_t = task(pipeline.encode_grounded, name="encode", **_stage)
 persist_t = task(pipeline.persist, name="persist", **_stage)
 
 
@@ -65,7 +64,8 @@ class ImageReport(BaseModel):
 encode_full_t = task(pipeline.encode_full, name="encode", **_stage)
 
 
-def _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id) -> ImageReport:
+def _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id,
+                  uncovered=None, overwrite=False) -> ImageReport:
     t0 = time.perf_counter()
     try:
         image = load_t(path)
@@ -73,14 +73,11 @@ def _compress_one(path, out_path, policy, codec, quality, budget_bytes, groundin
             encoded = encode_full_t(image, codec, quality, budget_bytes)
             backend, timings = "none", {"encode_s": encoded.seconds}
         else:
-            g = ground_t(image, policy, grounding)
-            decisions = decide_t(g, policy, threshold)
-            t1 = time.perf_counter()
-            encoded = encode_t(image, decisions, policy, codec, quality, budget_bytes)
+            g = ground_t(image, policy, grounding, uncovered)
+            encoded = encode_t(image, g, policy, codec, quality, budget_bytes, threshold, uncovered)
             backend = g.backend
-            timings = {"ground_s": g.seconds, "encode_s": encoded.seconds, "decide_s": round(t1 - t0 - g.seconds, 4),
-                       "total_s": round(time.perf_counter() - t0, 4)}
-        enc_id = persist_t(image, policy, encoded, out_path, backend, run_id, timings)
+            timings = {"ground_s": g.seconds, "encode_s": encoded.seconds, "total_s": round(time.perf_counter() - t0, 4)}
+        enc_id = persist_t(image, policy, encoded, out_path, backend, run_id, timings, overwrite=overwrite)
     except Exception as exc:  # one bad image fails only itself
         msg = str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"
         return ImageReport(path=str(path), ok=False, error=msg, seconds=round(time.perf_counter() - t0, 3))
@@ -97,20 +94,24 @@ def _compress_one(path, out_path, policy, codec, quality, budget_bytes, groundin
 def compress_flow(
     task_text: str | None, images: list[str], out_dir: str, codec: str = "classical", quality: int = 60,
     budget_bytes: int | None = None, grounding: str | None = None, threshold: float | None = None,
-    full: bool = False,
+    full: bool = False, uncovered: str | None = None, overwrite: bool = False,
 ) -> list[ImageReport]:
     """Plan the task once, then load, ground, decide, encode and persist every image
     (``full``: no task, every image coded whole)."""
     policy = None if full else plan_t(task_text)
+    warning = None if full else pipeline.check_coverage(policy, grounding, uncovered)  # raises under "fail"
+    if warning:
+        get_run_logger().warning(warning)
     params = dict(task=task_text, images=len(images), out_dir=out_dir, codec=codec, quality=quality, full=full,
-                  budget_bytes=budget_bytes, grounding=grounding, threshold=threshold,
+                  budget_bytes=budget_bytes, grounding=grounding, threshold=threshold, uncovered=uncovered,
                   policy_id=policy.policy_id if policy else None)
     with session() as s:
         run_id = repo.start_run(s, "compress", str(flow_run.id) if flow_run.id else None, params)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     reports = []
     for path, out_path in zip(images, pipeline.output_names(images, out_dir)):
-        r = _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id)
+        r = _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id,
+                          uncovered, overwrite)
         reports.append(r)
         item_done(r.path, r.ok)
     with session() as s:
@@ -125,14 +126,15 @@ human_t = task(routes.human, name="reconstruct", **_stage)
 
 
 @flow(name="decode")
-def decode_flow(files: list[str], out_dir: str, layers: str = "all", reconstruct: str | None = None) -> list[dict]:
+def decode_flow(files: list[str], out_dir: str, layers: str = "all", reconstruct: str | None = None,
+                overwrite: bool = False) -> list[dict]:
     """Decode many bitstreams for people: ``OUT/<stem>.png``, its mask and its metadata each."""
     results = []
     for f in files:
         try:
             bs = read_t(f)
             out, mask, meta = human_t(bs, decode_t(bs, layers), Path(out_dir) / (Path(f).stem + ".png"),
-                                      sha256_file(f), reconstruct)
+                                      sha256_file(f), reconstruct, overwrite=overwrite)
             results.append({"file": f, "ok": True, "out": str(out), "mask": str(mask), "meta": str(meta),
                             "problems": bs.problems})
         except Exception as exc:
