@@ -1,10 +1,11 @@
 """Archive stages: what is new, the idempotency key, verification and safe deletion.
 
-An image is archived once per (content, policy version, codec settings): that triple
-hashes to ``archive_key``, unique in the store, so a re-run, a concurrent run or a
-run after a crash never encodes it twice. An original is deleted only after its
-bitstream was read back from disk, CRC-checked, decoded to the right size and its
-row committed.
+An image is archived once per (content, policy version, codec settings, output folder):
+that hashes to ``archive_key``, unique in the store, so a re-run or a run after a crash
+never encodes it twice. One run at a time writes into an output folder (``output_lock``).
+An original is deleted only after its bitstream in the current output folder was read
+back from disk, hash-checked against its record, decoded to the right size and its row
+committed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def archive_key(image_sha256: str, policy_id: int, codec: str, settings: dict) -
 
 def output_path(out_dir: str | Path, source: str | Path, image: str | Path) -> Path:
     """The bitstream mirrors the image's place under the source folder: a/b.jpg -> OUT/a/b.jpg.tcb."""
-    rel = Path(image).resolve().relative_to(Path(source).resolve())
+    real, root = Path(image).resolve(), Path(source).resolve()
+    if not real.is_relative_to(root):
+        raise TaskcodecError(f"{image}: a link to {real}, outside --source {source}: not archived")
+    rel = real.relative_to(root)
     return Path(out_dir) / rel.parent / (rel.name + ".tcb")
 
 
@@ -99,7 +103,56 @@ def drop_stale(key: str, settings: Settings | None = None) -> None:
             s.commit()
 
 
-def delete_original(image: str | Path, archived: Archived) -> None:
-    """Delete ``image`` only if its bitstream on disk verifies against the stored record."""
+def delete_original(image: str | Path, archived: Archived, out_dir: str | Path) -> None:
+    """Delete ``image`` only if its bitstream lies in ``out_dir`` and verifies against the stored record."""
+    if not Path(archived.bitstream_path).resolve().is_relative_to(Path(out_dir).resolve()):
+        raise TaskcodecError(f"{image}: not deleted: its archived copy {archived.bitstream_path} is not in {out_dir}")
     verify_file(archived.bitstream_path, archived.bitstream_sha256)
     os.unlink(image)
+
+
+class ArchiveBusyError(TaskcodecError):
+    """Another archive run is writing into the same output folder."""
+
+
+LOCK_NAME = ".taskcodec-archive.lock"
+
+
+def output_lock(out_dir: str | Path):
+    """The lock that lets one archive run at a time write into ``out_dir`` (``filelock``; released by
+    the OS if the process dies). Entering it raises ``ArchiveBusyError`` at once if another run holds it."""
+    from contextlib import contextmanager
+
+    from filelock import FileLock, Timeout
+
+    path = Path(out_dir) / LOCK_NAME
+
+    @contextmanager
+    def held():
+        lock = FileLock(str(path), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise ArchiveBusyError(f"{out_dir}: another archive run is writing into this folder (lock {path}); "
+                                   "wait for it to finish or archive into another --out") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    return held()
+
+
+def mismatches(items: list[tuple[str, str]]) -> dict[str, str]:
+    """path -> why, for the bitstreams whose bytes on disk no longer hash to their record
+    (``items``: (path, recorded sha256) pairs)."""
+    from taskcodec.imageio import sha256_file
+
+    bad = {}
+    for path, sha in items:
+        try:
+            if sha256_file(path) != sha:
+                bad[path] = f"{path}: differs from its record (written over by something else)"
+        except OSError as exc:
+            bad[path] = f"{path}: {exc.strerror or exc}"
+    return bad

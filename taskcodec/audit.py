@@ -129,7 +129,7 @@ def _section(a: EncodingAudit, extra: str, max_side: int = 480) -> dict:
     original when it still exists, boxes coloured by decision, and every decision."""
     import numpy as np
 
-    from taskcodec.codec import get_codec
+    from taskcodec.pipeline import decode_bitstream
     from taskcodec.tools.reconstruct.classical import reconstruct
 
     e = a.encoding
@@ -140,7 +140,7 @@ def _section(a: EncodingAudit, extra: str, max_side: int = 480) -> dict:
            "decoded": None, "mask": None, "original": None, "rects": []}
     try:
         bs = bitstream.read(e.bitstream_path)
-        decoded = get_codec(bs.header.codec).decode(bs, None)
+        decoded = decode_bitstream(bs)
         pixels = reconstruct(decoded.pixels, decoded.base, decoded.mask)
         sec["decoded"] = _data_uri(pixels, s)
         sec["mask"] = _data_uri(decoded.mask.astype(np.uint8) * 255, s, "PNG")

@@ -83,6 +83,10 @@ def _emit(out: list[dict], as_json: bool, render) -> None:
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
+    from taskcodec.errors import StoreError
+
+    if isinstance(exc, StoreError):  # the environment, not the command line, is at fault
+        code = 1
     err.print(f"[red]error:[/] {escape(str(exc))}")
     raise typer.Exit(code)
 
@@ -249,6 +253,8 @@ def compress(
     try:  # fail fast, before Prefect starts, on what would fail every image
         if full == (task is not None):
             raise TaskcodecError("give --task TASK, or --full for whole-image mode (not both)")
+        if out.exists() and not out.is_dir():
+            raise TaskcodecError(f"--out {out} is a file; give a folder (one <stem>.tcb per image goes there)")
         if require_all:
             if uncovered not in (None, "fail"):
                 raise TaskcodecError("--require-all-labels contradicts --uncovered " + uncovered)
@@ -295,9 +301,11 @@ def archive(
 ) -> None:
     """Archive what is new in SOURCE (by content hash), verify every bitstream, record it (a Prefect flow)."""
     from taskcodec import pipeline
-    from taskcodec.archive import list_images
+    from taskcodec.archive import ArchiveBusyError, list_images
 
     try:
+        if out.exists() and not out.is_dir():
+            raise TaskcodecError(f"--out {out} is a file; give a folder for the archive")
         n = len(list_images(source))
         warning = pipeline.check_coverage(pipeline.plan_task(task), grounding)  # raises under "fail"
     except TaskcodecError as exc:
@@ -310,6 +318,8 @@ def archive(
         try:
             items = run_archive(task, str(source), str(out), workers=workers, codec=codec, quality=quality,
                                 grounding=grounding, delete_originals_after_verify=delete_originals)
+        except ArchiveBusyError as exc:  # not a usage error: the same command works once the other run ends
+            _fail(exc, 1)
         except TaskcodecError as exc:
             _fail(exc)
     if as_json:
@@ -385,7 +395,11 @@ from taskcodec import cli_codec, cli_decode  # noqa: E402,F401
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except TaskcodecError as exc:  # raised outside a command's own handling (a store fault, say): one line
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":  # `python -m taskcodec.cli`: run the imported module, whose app has every command

@@ -51,3 +51,7 @@ class OutputFormatError(TaskcodecError):
     def __init__(self, path: object, reason: str):
         self.path = str(path)
         super().__init__(f"{self.path}: {reason}")
+
+
+class StoreError(TaskcodecError):
+    """The store (SQL database) is missing, unreadable, read-only, not a database, or went away mid-run."""

@@ -46,6 +46,9 @@ def check_pixel_count(width: int, height: int, max_pixels: int, what: object) ->
 
 def open_bounded(data_or_path, max_pixels: int, what: object) -> Image.Image:
     """Open an image, refusing it before decoding if its header declares too many pixels."""
+    # Pillow's own bomb check (89 M pixels by default) would overrule a larger TASKCODEC_MAX_IMAGE_PIXELS;
+    # the header's size is checked against the setting below, before anything is decoded.
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -18,7 +18,7 @@ from pathlib import Path
 from taskcodec.agents.policy import TaskPolicy
 from taskcodec.codec import bitstream, get_codec
 from taskcodec.decisions import Decision, decide, requests_for, settle
-from taskcodec.errors import TaskcodecError
+from taskcodec.errors import BitstreamError, TaskcodecError
 from taskcodec.imageio import LoadedImage, atomic_write_bytes, load_image
 from taskcodec.settings import Settings, get_settings
 from taskcodec.store import models as m
@@ -195,7 +195,17 @@ def parse_layers(spec: str) -> int | None:
 
 
 def decode_bitstream(bs: bitstream.Bitstream, layers: str = "all"):
-    return get_codec(bs.header.codec).decode(bs, parse_layers(layers))
+    """Decode, refusing first a header that declares more pixels than input images may have
+    (``TASKCODEC_MAX_IMAGE_PIXELS``): nothing is allocated for it."""
+    w, h = bs.header.width, bs.header.height
+    limit = get_settings().max_image_pixels
+    if w * h > limit:
+        raise BitstreamError(f"header declares {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} "
+                                       "(raise TASKCODEC_MAX_IMAGE_PIXELS to allow)")
+    try:
+        return get_codec(bs.header.codec).decode(bs, parse_layers(layers))
+    except MemoryError:
+        raise BitstreamError(f"{w}x{h} image does not fit in memory") from None
 
 
 __all__ = [

@@ -37,8 +37,9 @@ class FakeOpenAI:
                         step = outer.script.pop(0) if outer.script else ("status", 503)
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": "not found"}})
-                if step[0] == "status":
-                    return self._send(step[1], {"error": {"message": f"scripted {step[1]}", "type": "server_error"}})
+                if step[0] == "status":  # ("status", code[, {header: value}])
+                    return self._send(step[1], {"error": {"message": f"scripted {step[1]}", "type": "server_error"}},
+                                      step[2] if len(step) > 2 else {})
                 content = json.dumps(step[1]) if step[0] == "answer" else step[1]
                 message = {"role": "assistant", "content": content}
                 finish = "stop"
@@ -52,10 +53,12 @@ class FakeOpenAI:
                                      {"index": 0, "message": message, "finish_reason": finish}],
                                  "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
 
-            def _send(self, code, obj):
+            def _send(self, code, obj, headers=None):
                 data = json.dumps(obj).encode()
                 try:
                     self.send_response(code)
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()

@@ -130,3 +130,31 @@ def test_offline_agent_records_its_steps(home):
         steps = repo.agent_steps(s, policy.policy_id)
     assert [st.node for st in steps] == ["normalise", "lookup", "propose", "validate", "rank", "persist"]
     assert steps[2].outcome["backend"] == "offline"
+
+
+def test_retry_after_is_honoured_and_retries_are_capped(llm):
+    import time
+
+    llm.script = [("status", 429, {"Retry-After": "1"}), ("answer", GOOD)]
+    t0 = time.perf_counter()
+    policy, _ = run_agent(TASK, settings=settings_for(llm))
+    assert time.perf_counter() - t0 >= 1.0 and policy.provenance.source == "llm"  # waited as the server asked
+    llm.script = [("status", 429, {"Retry-After": "120"})]
+    t0 = time.perf_counter()
+    policy, state = run_agent("count boats", settings=settings_for(llm, llm_max_retry_s=5))
+    assert time.perf_counter() - t0 < 5 and policy.provenance.source == "offline"  # no 120 s sleep
+    failed = next(st for st in state["steps"] if st.get("outcome") == "failed")
+    assert "past the 5 s cap" in failed["reason"]
+
+
+def test_the_offline_fallback_is_cached_then_the_llm_is_asked_again(llm):
+    s = settings_for(llm, llm_max_retries=0)
+    first, _ = run_agent(TASK, settings=s)  # the server answers 503: offline fallback
+    n = len(llm.requests)
+    assert first.provenance.source == "offline" and n == 1
+    again, state = run_agent(TASK, settings=s)
+    assert len(llm.requests) == n and again.policy_id == first.policy_id  # no second trip to a failing endpoint
+    assert "offline fallback" in state["steps"][0]["outcome"]
+    llm.script = [("answer", GOOD)]
+    later, _ = run_agent(TASK, settings=settings_for(llm, llm_max_retries=0, llm_fallback_ttl_s=0))
+    assert len(llm.requests) == n + 1 and later.provenance.source == "llm"  # past the TTL: asked again

@@ -18,7 +18,7 @@ def test_migrations_create_every_table_in_wal_mode(home):
     assert TABLES <= set(inspect(eng).get_table_names())
     with eng.connect() as c:
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
 
 
 def test_policy_is_cached_and_refresh_makes_a_new_version(home):

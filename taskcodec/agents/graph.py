@@ -120,6 +120,35 @@ def cached_policy(key: str, backend: dict, settings: Settings) -> TaskPolicy | N
         return repo.latest_policy(s, key, backend["source"], backend["model"], backend["prompt_version"])
 
 
+def cached_fallback(key: str, backend: dict, settings: Settings) -> TaskPolicy | None:
+    """With an LLM configured: the offline policy made when the LLM last failed on this task, while it
+    is younger than ``llm_fallback_ttl_s`` (so an unreachable endpoint is not paid for on every call)."""
+    from datetime import datetime, timezone
+
+    from taskcodec.store import repo
+    from taskcodec.store.db import session
+
+    if backend["source"] != "llm":
+        return None
+    with session(settings) as s:
+        hit = repo.latest_policy(s, key, "offline", PLANNER_NAME, planner_version())
+        if hit is None:
+            return None
+        failed = any(st.node == "propose" and st.outcome.get("backend") == "llm" and st.outcome.get("outcome") == "failed"
+                     for st in repo.agent_steps(s, hit.policy_id))
+    made = hit.provenance.created_at
+    age = (datetime.now(timezone.utc) - (made if made.tzinfo else made.replace(tzinfo=timezone.utc))).total_seconds()
+    return hit if failed and age < settings.llm_fallback_ttl_s else None
+
+
+def _hit_step(hit: TaskPolicy, backend: dict) -> dict:
+    if hit.provenance.source == backend["source"]:
+        return _step("lookup", outcome="hit", policy_id=hit.policy_id, version=hit.version)
+    return _step("lookup", outcome="hit (offline fallback: the LLM failed on this task recently and is asked again "
+                                   "once TASKCODEC_LLM_FALLBACK_TTL_S has passed)",
+                 policy_id=hit.policy_id, version=hit.version)
+
+
 def build_graph(settings: Settings):
     from langgraph.graph import END, START, StateGraph
 
@@ -135,11 +164,10 @@ def build_graph(settings: Settings):
     def lookup(state: PlanState) -> PlanState:
         if state.get("refresh"):
             return {"cached": False, "steps": [_step("lookup", outcome="skipped (--refresh)")]}
-        hit = cached_policy(state["key"], state, settings)
+        hit = cached_policy(state["key"], state, settings) or cached_fallback(state["key"], state, settings)
         if hit is None:
             return {"cached": False, "steps": [_step("lookup", outcome="miss")]}
-        return {"cached": True, "policy": hit.model_dump(mode="json"),
-                "steps": [_step("lookup", outcome="hit", policy_id=hit.policy_id, version=hit.version)]}
+        return {"cached": True, "policy": hit.model_dump(mode="json"), "steps": [_hit_step(hit, state)]}
 
     def propose(state: PlanState) -> PlanState:
         if state["source"] == "llm":
@@ -210,9 +238,9 @@ def run_agent(task: str, refresh: bool = False, settings: Settings | None = None
     key = normalise_task(task)  # a clear error before anything runs
     if not refresh:  # a stored policy answers without building the graph (saves the LangGraph import)
         backend = backend_identity(s)
-        hit = cached_policy(key, backend, s)
+        hit = cached_policy(key, backend, s) or cached_fallback(key, backend, s)
         if hit is not None:
             return hit, {"task": task, "key": key, **backend, "cached": True, "policy": hit.model_dump(mode="json"),
-                         "steps": [_step("lookup", outcome="hit", policy_id=hit.policy_id, version=hit.version)]}
+                         "steps": [_hit_step(hit, backend)]}
     state = build_graph(s).invoke({"task": task, "refresh": refresh, "steps": []})
     return TaskPolicy.model_validate(state["policy"]), state

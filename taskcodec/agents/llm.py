@@ -110,9 +110,30 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
 
+def retry_after(exc: Exception) -> float | None:
+    """Seconds the server asked us to wait (``Retry-After``: seconds or an HTTP date), if it did."""
+    response = getattr(exc, "response", None)
+    value = getattr(response, "headers", {}).get("retry-after") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
 def _invoke(runnable, messages, s: Settings, attempts: list[dict]):
-    """One logical request, retried with backoff on transient errors."""
-    delay = s.llm_backoff_s
+    """One logical request, retried on transient errors: exponential backoff with jitter, or the
+    server's ``Retry-After`` when it gives one, and never more than ``llm_max_retry_s`` of waiting."""
+    import random
+
+    delay, waited = s.llm_backoff_s, 0.0
     for attempt in range(s.llm_max_retries + 1):
         t0 = time.perf_counter()
         try:
@@ -129,7 +150,13 @@ def _invoke(runnable, messages, s: Settings, attempts: list[dict]):
                 raise LLMFailure(f"LLM request failed: {type(exc).__name__}: {str(exc)[:200]}", attempts) from None
             if attempt == s.llm_max_retries:
                 raise LLMFailure(f"LLM unavailable after {attempt + 1} tries: {type(exc).__name__}", attempts) from None
-            time.sleep(delay)
+            wait = retry_after(exc)
+            wait = delay * random.uniform(0.5, 1.0) if wait is None else wait
+            if waited + wait > s.llm_max_retry_s:
+                raise LLMFailure(f"LLM unavailable: the next retry would wait {wait:.0f} s, past the "
+                                 f"{s.llm_max_retry_s:.0f} s cap (TASKCODEC_LLM_MAX_RETRY_S)", attempts) from None
+            time.sleep(wait)
+            waited += wait
             delay *= 2
     raise AssertionError("unreachable")
 

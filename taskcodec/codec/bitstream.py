@@ -36,6 +36,11 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_LAYERS = 4096
 MAX_SIDE = 65535
 MAX_FILE_BYTES = 1 << 31
+# Decoding allocates a few bytes per pixel, so the pixel count a header may declare is bounded by the
+# bytes actually present: a forged 1 kB header cannot ask for a 65535x65535 canvas. Real streams sit far
+# below this (a 640x480 photo at the lowest quality is ~500 bytes: ~600 pixels per byte).
+MAX_PIXELS_PER_BYTE = 16384
+MIN_PIXEL_ALLOWANCE = 1 << 22
 
 
 class LayerEntry(BaseModel):
@@ -138,6 +143,10 @@ def unpack(data: bytes, path: object | None = None) -> Bitstream:
     if len(data) > MAX_FILE_BYTES:
         raise BitstreamError(f"file of {len(data)} bytes exceeds {MAX_FILE_BYTES}", path)
     header, offset = parse_header(data, path)
+    allowance = max(MIN_PIXEL_ALLOWANCE, MAX_PIXELS_PER_BYTE * len(data))
+    if header.width * header.height > allowance:
+        raise BitstreamError(f"header declares {header.width}x{header.height} pixels, implausible for a "
+                             f"{len(data):,}-byte stream (forged or corrupt); refused before any allocation", path)
     payloads: list[bytes] = []
     problems: list[str] = []
     corrupt = False

@@ -38,7 +38,7 @@ def encode_raster(pixels: np.ndarray, fmt: str, quality: int) -> bytes:
 
 def decode_raster(data: bytes, fmt: str, size: tuple[int, int], what: str) -> np.ndarray:
     """Decode a layer raster, refusing anything but the declared format and size (checked before decoding)."""
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise BitstreamError(f"{what}: unknown raster format {fmt!r}")
     w, h = size
     try:

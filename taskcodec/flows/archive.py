@@ -42,6 +42,7 @@ class ArchiveItem(BaseModel):
     reason: str = ""
     bitstream: str | None = None
     bytes: int | None = None
+    sha256: str | None = None  # of the bitstream, as recorded
     deleted_original: bool = False
     seconds: float = 0.0
 
@@ -52,7 +53,8 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
     try:
         sha = sha256_file(path)
         settings = get_settings()  # what the output depends on, defaults resolved
-        params = {"quality": quality, "grounding": grounding or settings.grounding, "uncovered": settings.uncovered}
+        params = {"quality": quality, "grounding": grounding or settings.grounding, "uncovered": settings.uncovered,
+                  "out": str(Path(out_dir).resolve())}  # another folder is another archive
         key = archive.archive_key(sha, policy.policy_id, codec, params)
         done = archive.find_archived(key)
         if done is not None:
@@ -62,9 +64,10 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
                 archive.drop_stale(key)  # its file is gone or damaged: archive it again
                 done = None
         if done is not None:
-            deleted = _delete(path, done, delete_originals)
+            deleted = _delete(path, done, delete_originals, out_dir)
             return ArchiveItem(path=path, status="skipped", reason="already archived", bitstream=done.bitstream_path,
-                               deleted_original=deleted, seconds=round(time.perf_counter() - t0, 3))
+                               sha256=done.bitstream_sha256, deleted_original=deleted,
+                               seconds=round(time.perf_counter() - t0, 3))
         image = pipeline.load(path)
         if image.sha256 != sha:
             raise TaskcodecError(f"{path}: file changed while it was being archived")
@@ -82,18 +85,19 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
                                bitstream=done.bitstream_path if done else None,
                                seconds=round(time.perf_counter() - t0, 3))
         done = archive.Archived(enc_id, str(out.resolve()), hashlib.sha256(encoded.data).hexdigest())
-        deleted = _delete(path, done, delete_originals)
+        deleted = _delete(path, done, delete_originals, out_dir)
         return ArchiveItem(path=path, status="archived", bitstream=str(out), bytes=len(encoded.data),
-                           deleted_original=deleted, seconds=round(time.perf_counter() - t0, 3))
+                           sha256=done.bitstream_sha256, deleted_original=deleted,
+                           seconds=round(time.perf_counter() - t0, 3))
     except Exception as exc:  # one bad image fails only itself
         msg = str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"
         return ArchiveItem(path=path, status="failed", reason=msg, seconds=round(time.perf_counter() - t0, 3))
 
 
-def _delete(path: str, done: archive.Archived, enabled: bool) -> bool:
+def _delete(path: str, done: archive.Archived, enabled: bool, out_dir: str) -> bool:
     if not enabled:
         return False
-    archive.delete_original(path, done)
+    archive.delete_original(path, done, out_dir)
     return True
 
 
@@ -119,13 +123,21 @@ def task_runner(workers: int | None):
 @flow(name="archive")
 def archive_flow(task_text: str, source: str, out_dir: str, codec: str = "classical", quality: int = 60,
                  grounding: str | None = None, delete_originals_after_verify: bool = False) -> list[ArchiveItem]:
-    """Archive every new image under ``source`` into ``out_dir`` for ``task_text``."""
+    """Archive every new image under ``source`` into ``out_dir`` for ``task_text``; one run at a time per
+    output folder, and at the end every file is hash-checked against its record."""
     policy = pipeline.plan_task(task_text)
     warning = pipeline.check_coverage(policy, grounding)  # raises under --uncovered fail
     if warning:
         get_run_logger().warning(warning)
     images = archive.list_images(source)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    with archive.output_lock(out_dir):  # a second run into the same folder stops here, with a clear message
+        return _archive_locked(task_text, images, source, out_dir, policy, codec, quality, grounding,
+                               delete_originals_after_verify)
+
+
+def _archive_locked(task_text, images, source, out_dir, policy, codec, quality, grounding,
+                    delete_originals_after_verify) -> list[ArchiveItem]:
     swept = archive.sweep_temp_files(out_dir)
     params = dict(task=task_text, source=source, out_dir=out_dir, codec=codec, quality=quality, grounding=grounding,
                   delete_originals=delete_originals_after_verify, images=len(images), policy_id=policy.policy_id,
@@ -142,6 +154,10 @@ def archive_flow(task_text: str, source: str, out_dir: str, codec: str = "classi
             item = ArchiveItem(path=str(p), status="failed", reason=f"{type(exc).__name__}: {exc}")
         items.append(item)
         item_done(item.path, item.status != "failed")
+    bad = archive.mismatches([(i.bitstream, i.sha256) for i in items if i.status != "failed" and i.sha256])
+    for i in items:  # the file on disk and its record must agree at the end of every run
+        if i.bitstream in bad:
+            i.status, i.reason = "failed", bad[i.bitstream]
     with session() as s:
         repo.finish_run(s, run_id, sum(i.status != "failed" for i in items),
                         [{"path": i.path, "error": i.reason} for i in items if i.status == "failed"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import threading
 from functools import lru_cache
 from importlib import resources
@@ -13,8 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, create_engine
 
+from taskcodec.errors import StoreError
 from taskcodec.settings import Settings, get_settings
 
 _MIGRATE_LOCK = threading.Lock()
@@ -28,11 +31,48 @@ def _sqlite_path(url: str) -> Path | None:
     return None
 
 
+def _check_sqlite_file(path: Path) -> None:
+    """A SQLite store must be a writable file in a writable folder (WAL writes beside it)."""
+    if path.exists() and not path.is_file():
+        raise StoreError(f"{path}: the store is not a file")
+    for p, what in ((path, "file"), (path.parent, "folder")):
+        if p.exists() and not os.access(p, os.R_OK | os.W_OK):
+            raise StoreError(f"{path}: the store's {what} is read-only (taskcodec records every encoding there)")
+
+
+_IDENTITY: dict[Path, tuple[int, int]] = {}  # SQLite store -> (device, inode) when its engine was made
+
+
+def check_alive(url: str) -> None:
+    """A SQLite store deleted or replaced while this process uses it would swallow every record written
+    to the old, unlinked file: fail instead."""
+    path = _sqlite_path(url)
+    if path is None or path not in _IDENTITY:
+        return
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise StoreError(f"{path}: the store was deleted while taskcodec was using it; nothing more is recorded "
+                         "(rerun once it is back)") from None
+    if (st.st_dev, st.st_ino) != _IDENTITY[path]:
+        raise StoreError(f"{path}: the store was replaced by another file while taskcodec was using it")
+
+
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
+    try:
+        return _make_engine(url)
+    except (OperationalError, DatabaseError) as exc:
+        where = _sqlite_path(url) or make_url(url).render_as_string()
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        raise StoreError(f"{where}: the store cannot be used ({reason})") from None
+
+
+def _make_engine(url: str) -> Engine:
     path = _sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _check_sqlite_file(path)
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -45,6 +85,9 @@ def _engine_for(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     migrate(engine, url)
+    if path is not None:
+        st = path.stat()
+        _IDENTITY[path] = (st.st_dev, st.st_ino)
     return engine
 
 
@@ -54,7 +97,11 @@ def get_engine(settings: Settings | None = None) -> Engine:
 
 
 def session(settings: Settings | None = None) -> Session:
-    return Session(get_engine(settings), expire_on_commit=False)
+    """A session on the store; raises ``StoreError`` (one line, naming the file) if the store cannot
+    be used or went away since this process opened it."""
+    engine = get_engine(settings)
+    check_alive((settings or get_settings()).db_url)
+    return Session(engine, expire_on_commit=False)
 
 
 @contextlib.contextmanager

@@ -60,6 +60,8 @@ class Run(SQLModel, table=True):
     errors: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    owner_pid: int | None = None  # the process that runs it: a "running" row whose process is gone died
+    owner_host: str | None = None
 
 
 class Encoding(SQLModel, table=True):

@@ -95,10 +95,46 @@ def record_image(s: Session, path: str, sha256: str, size_bytes: int, width: int
 
 
 def start_run(s: Session, flow_name: str, flow_run_id: str | None, parameters: dict) -> int:
-    row = m.Run(flow_name=flow_name, flow_run_id=flow_run_id, parameters=parameters)
+    """A new "running" row owned by this process; first, runs of this host whose process is gone are
+    marked failed (a run killed with -9 never finishes its own row)."""
+    import os
+    import socket
+
+    fail_dead_runs(s)
+    row = m.Run(flow_name=flow_name, flow_run_id=flow_run_id, parameters=parameters, owner_pid=os.getpid(),
+                owner_host=socket.gethostname())
     s.add(row)
     s.commit()
     return row.id
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def fail_dead_runs(s: Session) -> list[int]:
+    """Mark failed every "running" row of this host whose owning process no longer exists."""
+    import socket
+
+    host = socket.gethostname()
+    dead = [r for r in s.exec(select(m.Run).where(m.Run.status == "running", m.Run.owner_host == host))
+            if r.owner_pid is not None and not _alive(r.owner_pid)]
+    for r in dead:
+        r.status, r.finished_at = "failed", utcnow()
+        r.errors = [*r.errors, {"error": f"the process that ran it (pid {r.owner_pid} on {r.owner_host}) "
+                                         "ended without finishing it (killed or crashed)"}]
+        s.add(r)
+    if dead:
+        s.commit()
+    return [r.id for r in dead]
 
 
 def finish_run(s: Session, run_id: int, n_ok: int, errors: list[dict]) -> None:
