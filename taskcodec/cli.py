@@ -395,10 +395,19 @@ from taskcodec import cli_codec, cli_decode  # noqa: E402,F401
 
 
 def main() -> None:
+    from sqlalchemy.exc import OperationalError
+
     try:
         app()
     except TaskcodecError as exc:  # raised outside a command's own handling (a store fault, say): one line
         err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise SystemExit(1) from None
+    except OperationalError as exc:  # the store failed mid-command: locked past the busy timeout, disk full...
+        from taskcodec.settings import get_settings
+
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        hint = " (another process holds it; TASKCODEC_DB_BUSY_TIMEOUT_S)" if "locked" in reason else ""
+        err.print(f"[red]error:[/] {escape(get_settings().db_url)}: the store failed: {escape(reason)}{hint}")
         raise SystemExit(1) from None
 
 

@@ -61,7 +61,10 @@ def decode(
     except TaskcodecError as exc:
         _fail(exc)
     try:
-        bs = pipeline.read_bitstream(file)
+        bs = pipeline.read_bitstream(file)  # with TASKCODEC_MAC_KEY_FILE set, its signature is checked
+        if bs.signed and pipeline.mac_key() is None:
+            err.print(f"[yellow]warning:[/] {escape(str(file))} is signed (HMAC); set TASKCODEC_MAC_KEY_FILE to "
+                      "prove it unchanged")
         fatal = (bs.corrupt and not best_effort) or (strict and bool(bs.problems))
         for p in bs.problems:
             err.print(f"[red]error:[/] {escape(f'{file}: {p}')}" if fatal else f"[yellow]warning:[/] {escape(f'{file}: {p}')}")
@@ -116,7 +119,7 @@ def info(
         return {"file": str(f), "version": f"{major}.{minor}", "bytes": len(data), "width": h.width,
                 "height": h.height, "codec": h.codec, "codec_version": h.codec_version, "settings": h.settings,
                 "encoding_uid": h.encoding_uid, "policy_id": h.policy_id, "policy_hash": h.policy_hash,
-                "task": h.task, "complete": bs.complete, "problems": bs.problems,
+                "task": h.task, "complete": bs.complete, "signed": bs.signed, "problems": bs.problems,
                 "layers": [{"index": e.index, "kind": e.kind, "label": e.label, "quality": e.quality,
                             "length": e.length, "box": list(e.box) if e.box else None,
                             "intact": e.index < len(bs.payloads)} for e in h.layers]}
@@ -124,7 +127,8 @@ def info(
     def render(item: dict) -> None:
         console.print(escape(f"{item['file']}: taskcodec bitstream v{item['version']}, {item['bytes']:,} bytes, "
                              f"{item['width']}x{item['height']}, codec {item['codec']} v{item['codec_version']}, "
-                             f"encoding {item['encoding_uid']}, policy #{item['policy_id']}"))
+                             f"encoding {item['encoding_uid']}, policy #{item['policy_id']}"
+                             + (", signed (HMAC-SHA256)" if item["signed"] else "")))
         t = Table("layer", "kind", "label", "quality", "bytes", "intact")
         for e in item["layers"]:
             t.add_row(str(e["index"]), e["kind"], escape(e["label"] or ""), str(e["quality"] or ""),

@@ -96,7 +96,7 @@ def encode_image(
                         policy_id=policy.policy_id, policy_hash=policy.content_hash(), task=policy.task,
                         encoding_uid=uuid.uuid4().hex)
     settled = settle(decisions, result.outcomes, result.base, budget_bytes)
-    return Encoded(result.data, result.header, settled, result.seconds)
+    return _signed(Encoded(result.data, result.header, settled, result.seconds))
 
 
 def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
@@ -107,7 +107,7 @@ def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
                         encoding_uid=uuid.uuid4().hex)
     decisions = settle([*(why or []), Decision(action="transmit", reason="full_image", label="whole image")], [],
                        result.base, budget_bytes)
-    return Encoded(result.data, result.header, decisions, result.seconds)
+    return _signed(Encoded(result.data, result.header, decisions, result.seconds))
 
 
 def encode_grounded(
@@ -178,8 +178,34 @@ def output_names(paths: list[str], out_dir: str | Path) -> list[Path]:
 
 # ---- decode ----------------------------------------------------------------------------------
 
+def mac_key(settings: Settings | None = None) -> bytes | None:
+    """The signing key (``TASKCODEC_MAC_KEY_FILE``), if one is set; at least 16 bytes."""
+    path = (settings or get_settings()).mac_key_file
+    if path is None:
+        return None
+    try:
+        key = Path(path).expanduser().read_bytes().strip()
+    except OSError as exc:
+        raise TaskcodecError(f"TASKCODEC_MAC_KEY_FILE {path}: cannot read ({exc.strerror or exc})") from None
+    if len(key) < 16:
+        raise TaskcodecError(f"TASKCODEC_MAC_KEY_FILE {path}: a key needs at least 16 bytes")
+    return key
+
+
+def _signed(encoded: "Encoded") -> "Encoded":
+    key = mac_key()
+    if key is not None:
+        encoded.data = bitstream.sign(encoded.data, key)
+    return encoded
+
+
 def read_bitstream(path: str | Path) -> bitstream.Bitstream:
-    return bitstream.read(path)
+    """Read a bitstream; with a MAC key set it must be signed with that key (tamper evidence)."""
+    bs = bitstream.read(path)
+    key = mac_key()
+    if key is not None:
+        bitstream.verify(Path(path).read_bytes(), key, path)
+    return bs
 
 
 def parse_layers(spec: str) -> int | None:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path("~/.taskcodec"), description="Data dir: DB, Prefect home, caches.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under home.")
+    db_busy_timeout_s: float = Field(default=60.0, gt=0, description="How long a write waits for a SQLite store "
+                                                                      "another process has locked.")
     shared_dir: Path = Field(default=Path("../shared"), description="Read-only data and reference models.")
     grounding: str = Field(default="yolox+saliency",
                            description="Grounding backend spec (`taskcodec ground --list-backends`); the default "
@@ -47,6 +49,8 @@ class Settings(BaseSettings):
                            description="Policy labels the grounding backend cannot detect: send their likely area "
                                        "(area), the whole image (whole), or refuse to encode (fail).")
     max_image_pixels: int = Field(default=100_000_000, description="Larger images are refused (decompression bombs).")
+    mac_key_file: Path | None = Field(default=None, description="A secret key file: every bitstream written is "
+                                      "signed (HMAC-SHA256) and every one read must verify against it.")
     learned_weights: Path | None = Field(default=None, description="Weights of the learned codec (default: the shipped ones).")
     learned_tile: int = Field(default=1024, ge=128, description="The learned codec's transforms run in tiles of this many pixels.")
 

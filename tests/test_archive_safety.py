@@ -66,3 +66,52 @@ def test_two_archive_processes_at_once_leave_files_and_records_in_agreement(home
         assert code in (0, 1), err[-2000:]
         assert code == 0 or "another archive run is writing into this folder" in err, err[-2000:]
     assert len(files(out)) == 6 and files(out) == records(out)  # was: 15 of 20 files no longer matched
+
+
+@pytest.mark.timeout(600)
+def test_after_kill_9_the_next_run_reaps_the_orphaned_server_and_fails_the_dead_run(tmp_path, sample_dir):
+    import signal
+    import time
+
+    from taskcodec.flows.runtime import SERVER_APP
+    from tests.test_archive import _env, _exe
+
+    src, out, home = tmp_path / "src", tmp_path / "out", tmp_path / "home"
+    make_images(src, 12, sample_dir)
+    cmd = [_exe(), "archive", "--task", TASK, "--source", str(src), "--out", str(out), "--quality", "40"]
+    proc = subprocess.Popen(cmd, env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(out.rglob("*.tcb")) and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the CLI alone: its temporary Prefect server is orphaned
+    proc.wait()
+
+    def servers() -> list[int]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            if SERVER_APP.encode() in cmdline and f"PREFECT_HOME={home / 'prefect'}".encode() in environ:
+                found.append(int(pid))
+        return found
+
+    assert servers(), "the killed run left its server behind (what this test is about)"
+    r = subprocess.run(cmd, env=_env(home), capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    time.sleep(1)
+    assert servers() == []  # the rerun reaped the orphan and stopped its own server on exit
+    os.environ["TASKCODEC_HOME"] = str(home)
+    from taskcodec.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        with session() as s:
+            runs = s.exec(select(m.Run).order_by(m.Run.id)).all()
+        assert runs[0].status == "failed" and f"pid {proc.pid}" in runs[0].errors[-1]["error"]
+        assert runs[-1].status == "completed"
+    finally:
+        os.environ["TASKCODEC_HOME"] = os.environ.get("TASKCODEC_TESTS_HOME", os.environ["TASKCODEC_HOME"])
+        get_settings.cache_clear()

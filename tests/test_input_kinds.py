@@ -49,8 +49,8 @@ def _kinds(rgb: np.ndarray, d) -> dict:
     exif[0x0112] = 6  # "rotate 90 CW to display"
     im.save(d / "exif-rotated.jpg", exif=exif, quality=100)
     out["exif-rotated.jpg"] = np.rot90(rgb, k=-1)
-    Image.fromarray(np.full((10, 4000, 3), 90, np.uint8)).save(d / "wide.png")
-    out["wide.png"] = np.full((10, 4000, 3), 90, np.uint8)
+    Image.fromarray(np.full((10, 20000, 3), 90, np.uint8)).save(d / "wide.png")
+    out["wide.png"] = np.full((10, 20000, 3), 90, np.uint8)
     Image.fromarray(np.full((1, 1, 3), 200, np.uint8)).save(d / "tiny.png")
     out["tiny.png"] = np.full((1, 1, 3), 200, np.uint8)
     return out
@@ -86,3 +86,14 @@ def test_float_images_are_refused(tmp_path):
     Image.fromarray(np.random.default_rng(0).random((8, 8), dtype=np.float32)).save(path)
     with pytest.raises(ImageInputError, match="floating-point"):
         pipeline.load(path)
+
+
+def test_a_20000x10_strip_goes_through_grounding(tmp_path):
+    from taskcodec.agents.policy import policy_from_labels
+
+    path = tmp_path / "strip.png"
+    Image.fromarray(np.full((10, 20000, 3), 90, np.uint8)).save(path)
+    img = pipeline.load(path)
+    g = pipeline.ground_image(img, policy_from_labels(["person", "car"]), "yolox")  # was an OpenCV assertion
+    enc = pipeline.encode_grounded(img, g, policy_from_labels(["person", "car"]), quality=40)
+    assert pipeline.decode_bitstream(bitstream.unpack(enc.data)).pixels.shape == (10, 20000, 3)

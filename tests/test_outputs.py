@@ -188,3 +188,38 @@ def test_json_reports_and_folder_inputs_for_batch_commands(prefect_server, home,
     items = json.loads(cli("archive", "--task", TASK, "--source", photos, "--out", tmp_path / "arch",
                            "--json").stdout)
     assert sorted(i["status"] for i in items) == ["archived", "archived"]
+
+
+def test_a_mac_key_signs_every_stream_and_catches_a_forged_payload(home, astronaut, tmp_path, monkeypatch):
+    """CRCs are not authentication: a payload changed with its CRC recomputed decodes to other pixels,
+    unless the stream is signed and the reader checks the signature."""
+    import struct
+    import zlib
+
+    from taskcodec.codec import bitstream as bsm
+    from taskcodec.settings import get_settings
+
+    key = tmp_path / "archive.key"
+    key.write_bytes(b"a secret of at least sixteen bytes")
+    monkeypatch.setenv("TASKCODEC_MAC_KEY_FILE", str(key))
+    get_settings.cache_clear()
+    tcb = make_tcb(astronaut, TASK, tmp_path / "s.tcb", quality=30)
+    assert json.loads(cli("info", tcb, "--json").stdout)[0]["signed"] is True
+    cli("decode", tcb, "--for", "human", "--out", tmp_path / "ok.png")
+    # forge: change the base layer, recompute its CRC and the header's, drop the (now wrong) signature
+    data = tcb.read_bytes()
+    header, offset = bsm.parse_header(data)
+    body = header.model_dump(mode="json")
+    base = bytearray(data[offset:offset + header.layers[0].length])
+    base[len(base) // 2] ^= 0x55
+    body["layers"][0]["crc32"] = zlib.crc32(bytes(base))
+    blob = json.dumps(body).encode()
+    rest = data[offset + header.layers[0].length:]
+    forged = struct.pack("<4sBBHII", bsm.MAGIC, 1, 0, 1, len(blob), zlib.crc32(blob)) + blob + bytes(base) + rest
+    (tmp_path / "forged.tcb").write_bytes(forged)
+    r = cli("decode", tmp_path / "forged.tcb", "--for", "human", "--out", tmp_path / "f.png", code=1)
+    assert "MAC mismatch" in r.output and not (tmp_path / "f.png").exists()
+    monkeypatch.delenv("TASKCODEC_MAC_KEY_FILE")
+    get_settings.cache_clear()
+    r = cli("decode", tcb, "--for", "human", "--out", tmp_path / "nokey.png")
+    assert "is signed (HMAC)" in " ".join(r.output.split())

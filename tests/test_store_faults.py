@@ -64,3 +64,37 @@ def test_runs_whose_process_died_are_marked_failed_on_the_next_start(home):
         rows = {r.owner_pid: r for r in s.exec(repo.select(m.Run)).all()}
     assert rows[dead.pid].status == "failed" and f"pid {dead.pid}" in rows[dead.pid].errors[-1]["error"]
     assert rows[os.getpid()].status == "running"  # a live owner keeps its run
+
+
+def test_a_read_only_store_is_refused_before_any_work(home, monkeypatch):
+    from taskcodec.store import db
+
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "taskcodec.db"
+    path.write_bytes(b"")
+    real = os.access
+    monkeypatch.setattr(db.os, "access", lambda p, mode: False if str(p) == str(path) else real(p, mode))
+    db._engine_for.cache_clear()
+    with pytest.raises(StoreError, match="store's file is read-only"):  # root ignores modes: simulate them
+        session()
+    db._engine_for.cache_clear()
+
+
+def test_a_locked_store_is_one_line_after_the_busy_timeout(home, tmp_path):
+    import sqlite3
+
+    with session():
+        pass
+    db = get_settings().home_dir / "taskcodec.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process's long write
+    try:
+        env = {**os.environ, "TASKCODEC_HOME": str(home), "TASKCODEC_DB_BUSY_TIMEOUT_S": "1"}
+        r = subprocess.run([sys.executable, "-m", "taskcodec", "plan", "count boats and people"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert len(lines) == 1 and "locked" in lines[0] and str(db) in lines[0], lines

@@ -4,11 +4,12 @@
     0       4     magic  b"TCB\\x1a"
     4       1     major version (1)
     5       1     minor version (0)
-    6       2     flags (0; reserved)
+    6       2     flags: bit 0 = a 32-byte HMAC-SHA256 trailer ends the file (``sign``)
     8       4     header length H (uint32 LE), at most MAX_HEADER_BYTES
     12      4     CRC32 of the header bytes
     16      H     header: UTF-8 JSON (image size, policy, codec, layer table)
     16+H    ...   layer payloads, in layer-table order, back to back
+    [end-32 32    HMAC-SHA256 of every byte before it, with a user's key: flags bit 0]
 
 Layers are stored in importance order, base first, each with its length and
 CRC32 in the layer table, so a file cut anywhere still yields every complete
@@ -80,6 +81,7 @@ class Bitstream:
     payloads: list[bytes]  # the complete, CRC-verified prefix of the layer table
     problems: list[str] = field(default_factory=list)  # what is missing or corrupt after the prefix
     corrupt: bool = False  # a layer failed its CRC (damage), as opposed to a file cut short
+    signed: bool = False  # flags bit 0: an HMAC-SHA256 trailer (checked by ``verify``, with the key)
 
     @property
     def complete(self) -> bool:
@@ -102,6 +104,35 @@ def pack(header: Header, payloads: list[bytes]) -> bytes:
     return PREAMBLE.pack(MAGIC, *VERSION, 0, len(hdr), zlib.crc32(hdr)) + hdr + b"".join(payloads)
 
 
+FLAG_MAC = 1
+MAC_BYTES = 32
+
+
+def sign(data: bytes, key: bytes) -> bytes:
+    """``data`` with flags bit 0 set and an HMAC-SHA256 (``key``) of the result appended: tamper
+    evidence, which CRCs are not (anyone can recompute a CRC)."""
+    import hashlib
+    import hmac
+
+    magic, major, minor, flags, hlen, hcrc = PREAMBLE.unpack_from(data)
+    body = PREAMBLE.pack(magic, major, minor, flags | FLAG_MAC, hlen, hcrc) + data[PREAMBLE.size:]
+    return body + hmac.new(key, body, hashlib.sha256).digest()
+
+
+def verify(data: bytes, key: bytes, path: object | None = None) -> None:
+    """Raise ``BitstreamError`` unless ``data`` is signed and its HMAC matches ``key``."""
+    import hashlib
+    import hmac
+
+    if len(data) < PREAMBLE.size or not PREAMBLE.unpack_from(data)[3] & FLAG_MAC:
+        raise BitstreamError("not signed, but a MAC key is set (TASKCODEC_MAC_KEY_FILE): cannot prove it unchanged",
+                             path)
+    body, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
+    if not hmac.compare_digest(hmac.new(key, body, hashlib.sha256).digest(), mac):
+        raise BitstreamError("MAC mismatch: the file was changed after it was signed (or signed with another key)",
+                             path)
+
+
 def entry_for(payload: bytes, **fields: Any) -> LayerEntry:
     return LayerEntry(length=len(payload), crc32=zlib.crc32(payload), **fields)
 
@@ -114,7 +145,7 @@ def parse_header(data: bytes, path: object | None = None) -> tuple[Header, int]:
     """Validate the preamble and header; returns the header and the payload offset."""
     if len(data) < PREAMBLE.size:
         raise BitstreamError(f"file is {len(data)} bytes, too short for a taskcodec bitstream", path)
-    magic, major, minor, _flags, hlen, hcrc = PREAMBLE.unpack_from(data)
+    magic, major, minor, _flags, hlen, hcrc = PREAMBLE.unpack_from(data)  # flags: see unpack
     if magic != MAGIC:
         raise BitstreamError("not a taskcodec bitstream (bad magic bytes)", path)
     if major != VERSION[0]:
@@ -143,6 +174,9 @@ def unpack(data: bytes, path: object | None = None) -> Bitstream:
     if len(data) > MAX_FILE_BYTES:
         raise BitstreamError(f"file of {len(data)} bytes exceeds {MAX_FILE_BYTES}", path)
     header, offset = parse_header(data, path)
+    signed = bool(PREAMBLE.unpack_from(data)[3] & FLAG_MAC)
+    if signed:  # the trailer is not a layer; ``verify`` checks it
+        data = data[:-MAC_BYTES] if len(data) - MAC_BYTES >= offset else data[:offset]
     allowance = max(MIN_PIXEL_ALLOWANCE, MAX_PIXELS_PER_BYTE * len(data))
     if header.width * header.height > allowance:
         raise BitstreamError(f"header declares {header.width}x{header.height} pixels, implausible for a "
@@ -172,7 +206,7 @@ def unpack(data: bytes, path: object | None = None) -> Bitstream:
     else:
         if offset != len(data):
             problems.append(f"{len(data) - offset} unexpected bytes after the last layer were ignored")
-    return Bitstream(header, payloads, problems, corrupt)
+    return Bitstream(header, payloads, problems, corrupt, signed)
 
 
 def read(path) -> Bitstream:

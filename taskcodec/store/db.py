@@ -59,27 +59,27 @@ def check_alive(url: str) -> None:
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
+def _engine_for(url: str, busy_timeout_s: float = 60.0) -> Engine:
     try:
-        return _make_engine(url)
+        return _make_engine(url, busy_timeout_s)
     except (OperationalError, DatabaseError) as exc:
         where = _sqlite_path(url) or make_url(url).render_as_string()
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise StoreError(f"{where}: the store cannot be used ({reason})") from None
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, busy_timeout_s: float) -> Engine:
     path = _sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         _check_sqlite_file(path)
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     else:
@@ -93,7 +93,7 @@ def _make_engine(url: str) -> Engine:
 
 def get_engine(settings: Settings | None = None) -> Engine:
     s = settings or get_settings()
-    return _engine_for(s.db_url)
+    return _engine_for(s.db_url, s.db_busy_timeout_s)
 
 
 def session(settings: Settings | None = None) -> Session:
