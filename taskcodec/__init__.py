@@ -9,3 +9,13 @@ Prefect composition.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["compress", "decode", "explain", "plan"]
+
+
+def __getattr__(name: str):  # the API loads on first use, so `import taskcodec` stays light
+    if name in ("compress", "decode", "explain", "plan", "Decoded", "Encoded"):
+        from taskcodec import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'taskcodec' has no attribute {name!r}")
