@@ -20,7 +20,6 @@ import platform
 import random
 import resource
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -214,8 +213,9 @@ def main() -> None:
                  "| peak RSS MB | slowest case s |", "|---|---|---|---|---|---|---|---|---|---|",
                  *[f"| {c} | {t['cases']:,} | {t['clean_errors']:,} | {t['decoded']:,} | {t['crashes']} | {t['hangs']} | "
                    f"{t['died']} | {t['over_2gb']} | {t['max_rss_mb']} | {t['slowest_s']} |" for c, t in totals.items()],
-                 "", "Decoded: the stream still decoded (a change inside a payload with its CRC recomputed gives "
-                 "other pixels: a CRC is not authentication, see docs/bitstream.md)."]
+                 "", "Decoded: an image came out: the complete prefix of a cut or damaged stream (as the reader "
+                 "promises), or a forged payload with its CRC recomputed, which gives other pixels (a CRC is not "
+                 "authentication: docs/bitstream.md). Peak RSS is the child's, torch and the model included."]
         crashes = [f"- {c}: x{v} {k}" for c, t in totals.items() for k, v in t["crash_kinds"].items()]
         if crashes:
             lines += ["", "Crashes:", *crashes[:20]]
