@@ -86,7 +86,11 @@ def compress(image: ImageLike, task: str | None = None, *, quality: int = 60, bu
         backend, policy = "none", None
     else:
         policy = plan(task)
-        pipeline.check_coverage(policy, grounding, uncovered)
+        warning = pipeline.check_coverage(policy, grounding, uncovered)  # raises with uncovered="fail"
+        if warning:
+            import warnings
+
+            warnings.warn(warning, stacklevel=2)
         g = pipeline.ground_image(img, policy, grounding, uncovered)
         enc = pipeline.encode_grounded(img, g, policy, codec, quality, budget_bytes, uncovered=uncovered)
         backend = g.backend

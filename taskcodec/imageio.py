@@ -179,15 +179,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
 IMAGE_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG", ".npy": "NPY"}
 
 
-def image_bytes(pixels: np.ndarray, path: str | os.PathLike) -> bytes:
-    """``pixels`` encoded as the extension of ``path`` asks: PNG and WebP lossless, JPEG at quality 95,
-    ``.npy`` as the raw uint8 array; any other extension is refused."""
-    import io
-
+def image_format(path: str | os.PathLike) -> str:
+    """The format an output path's extension asks for; any other extension is an ``OutputFormatError``."""
     fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise OutputFormatError(path, f"unknown image extension {Path(path).suffix or '(none)'!r}: use one of "
                                       + ", ".join(IMAGE_FORMATS))
+    return fmt
+
+
+def image_bytes(pixels: np.ndarray, path: str | os.PathLike) -> bytes:
+    """``pixels`` encoded as the extension of ``path`` asks: PNG and WebP lossless, JPEG at quality 95,
+    ``.npy`` as the raw uint8 array."""
+    import io
+
+    fmt = image_format(path)
     buf = io.BytesIO()
     if fmt == "NPY":
         np.save(buf, np.ascontiguousarray(pixels), allow_pickle=False)

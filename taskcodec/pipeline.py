@@ -201,10 +201,11 @@ def _signed(encoded: "Encoded") -> "Encoded":
 
 def read_bitstream(path: str | Path) -> bitstream.Bitstream:
     """Read a bitstream; with a MAC key set it must be signed with that key (tamper evidence)."""
-    bs = bitstream.read(path)
     key = mac_key()
-    if key is not None:
-        bitstream.verify(Path(path).read_bytes(), key, path)
+    if key is None:
+        return bitstream.read(path)
+    bs = bitstream.read(path)
+    bitstream.verify(Path(path).read_bytes(), key, path)  # the file read again only when signatures are checked
     return bs
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from taskcodec.codec.bitstream import Bitstream
 from taskcodec.errors import OutputExistsError, OutputFormatError, TaskcodecError
-from taskcodec.imageio import atomic_write_bytes, image_bytes, png_bytes
+from taskcodec.imageio import atomic_write_bytes, image_bytes, image_format, png_bytes
 from taskcodec.settings import Settings, get_settings
 from taskcodec.store import models as m
 from taskcodec.store import repo
@@ -66,7 +66,7 @@ def check_output(route: str, out_path: str | Path) -> None:
     """Refuse an output path the route cannot write (an ``OutputFormatError``), before any work."""
     out = Path(out_path)
     if route == "human":
-        image_bytes(np.zeros((1, 1, 3), np.uint8), out)
+        image_format(out)
     elif out.suffix.lower() != ".json":
         raise OutputFormatError(out, "the machine route writes JSON: give an --out path ending in .json")
 
