@@ -102,14 +102,22 @@ def train_codec(
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.jsonl"
 
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("train-codec"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                   transient=True)
+    tid = bar.add_task("train", total=steps)
+
     def progress(row: dict) -> None:
         with log_path.open("a") as f:
             f.write(_json.dumps(row) + "\n")
+        bar.update(tid, completed=row["step"])
         console.print(f"step {row['step']:>6}/{steps}  loss {row['loss']:.3f}  bpp {row['bpp']:.3f}  "
                       f"PSNR {row['psnr']:.2f} dB  aux {row['aux']:.1f}  {row['elapsed_s']:.0f} s")
 
     try:
-        ckpt = train(cfg, progress)
+        with bar:
+            ckpt = train(cfg, progress)
         if export is not None:
             from taskcodec.codec.learned.weights import export_checkpoint
 

@@ -13,6 +13,7 @@ from taskcodec.codec.learned.model import GainedMeanScaleHyperprior
 from taskcodec.codec.learned.weights import SHIPPED, save_weights
 from taskcodec.decisions import ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError, TaskcodecError
+from tests.conftest import SHARED
 
 FACE = (177.0, 66.0, 272.0, 161.0)
 ROCKET = (380.0, 200.0, 500.0, 480.0)
@@ -347,3 +348,16 @@ def test_fast_index_search_matches_compressai_loop():
     x = torch.cat([torch.exp(torch.randn(20000) * 3), t, torch.nextafter(t, t * 2), torch.nextafter(t, t * 0),
                    torch.tensor([0.0, 1e-9, 1e9, 0.11, 256.0, 0.05, 1.0, 300.0])]).reshape(4, -1)
     assert torch.equal(fast.build_indexes(x), ref.build_indexes(x))
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "train").is_dir(), reason=f"shared training data not found under {SHARED}")
+def test_train_codec_cli_runs_with_its_progress_bar(tmp_path):
+    from typer.testing import CliRunner
+
+    from taskcodec.cli import app
+
+    r = CliRunner().invoke(app, ["train-codec", "--steps", "2", "--batch", "1", "--crop", "64", "--out",
+                                 str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    assert "step      2/2" in r.output and (tmp_path / "run" / "checkpoint.safetensors").is_file()
+    assert (tmp_path / "run" / "log.jsonl").read_text().count("\n") >= 1
