@@ -112,8 +112,9 @@ def plan(
     spec, missing, warning = get_settings().grounding, [], None
     try:
         from taskcodec.tools.grounding import coverage, get_backend
+        from taskcodec.tools.grounding.base import ungroundable_labels
 
-        missing = list(coverage.uncovered(get_backend(spec), p))
+        missing = list(ungroundable_labels(get_backend(spec), p))
         warning = coverage.describe(spec, tuple(missing), get_settings().uncovered) if missing else None
     except TaskcodecError as exc:  # a bad TASKCODEC_GROUNDING: say so, the policy still stands
         warning = str(exc)
@@ -265,10 +266,8 @@ def compress(
             from taskcodec.codec.learned import load_model
 
             load_model()
-        if not full:
-            warning = pipeline.check_coverage(pipeline.plan_task(task), grounding, uncovered)
-            if warning:
-                err.print(f"[yellow]warning:[/] {escape(warning)}")
+        if not full:  # --uncovered fail stops here, before Prefect starts; the flow logs any warning itself
+            pipeline.check_coverage(pipeline.plan_task(task), grounding, uncovered)
     except TaskcodecError as exc:
         _fail(exc)
     from taskcodec.flows import compress_flow
@@ -307,11 +306,9 @@ def archive(
         if out.exists() and not out.is_dir():
             raise TaskcodecError(f"--out {out} is a file; give a folder for the archive")
         n = len(list_images(source))
-        warning = pipeline.check_coverage(pipeline.plan_task(task), grounding)  # raises under "fail"
+        pipeline.check_coverage(pipeline.plan_task(task), grounding)  # raises under "fail"; the flow logs warnings
     except TaskcodecError as exc:
         _fail(exc)
-    if warning:
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
     from taskcodec.flows import run_archive
 
     with _progress(n, "archive"):

@@ -41,13 +41,17 @@ def load(path: str | Path, settings: Settings | None = None) -> LoadedImage:
     return load_image(path, max_pixels=(settings or get_settings()).max_image_pixels)
 
 
+def _mode(uncovered: str | None) -> str:
+    """What happens to labels the backend cannot detect: the argument, else ``TASKCODEC_UNCOVERED``."""
+    return uncovered or get_settings().uncovered
+
+
 def ground_image(image: LoadedImage, policy: TaskPolicy, spec: str | None = None,
                  uncovered: str | None = None) -> GroundingResult:
     """Find the policy's objects. Labels the backend cannot detect follow ``uncovered`` (default the
     setting): ``area`` adds detections of their likely area, ``fail`` raises, ``whole`` leaves them
     for ``encode_grounded`` (see ``tools.grounding.coverage``)."""
-    backend = get_backend(spec or get_settings().grounding)
-    mode = uncovered or get_settings().uncovered
+    backend, mode = get_backend(spec or get_settings().grounding), _mode(uncovered)
     require(backend, policy, mode)
     g = ground(image.pixels, policy, backend)
     return likely_areas(g, policy, image.pixels) if mode == "area" else g
@@ -56,8 +60,7 @@ def ground_image(image: LoadedImage, policy: TaskPolicy, spec: str | None = None
 def check_coverage(policy: TaskPolicy, spec: str | None = None, uncovered: str | None = None) -> str | None:
     """Before any image: the warning for policy labels the backend cannot detect (None when it covers
     them all); raises ``CoverageError`` when there are some and ``uncovered`` is ``fail``."""
-    settings = get_settings()
-    backend, mode = get_backend(spec or settings.grounding), uncovered or settings.uncovered
+    backend, mode = get_backend(spec or get_settings().grounding), _mode(uncovered)
     labels = require(backend, policy, mode)
     return describe(backend.spec, labels, mode) if labels else None
 
@@ -116,7 +119,7 @@ def encode_grounded(
 ) -> Encoded:
     """Decide and encode; with ``uncovered='whole'`` and labels the backend cannot detect, the whole image."""
     decisions = decide_objects(grounding, policy, threshold)
-    if grounding.ungroundable and (uncovered or get_settings().uncovered) == "whole":
+    if grounding.ungroundable and _mode(uncovered) == "whole":
         why = [d.model_copy(update={"numbers": {**d.numbers, "uncovered": "whole"}})
                for d in decisions if d.reason == "ungroundable"]
         return encode_full(image, codec, quality, budget_bytes, why)
@@ -201,12 +204,7 @@ def _signed(encoded: "Encoded") -> "Encoded":
 
 def read_bitstream(path: str | Path) -> bitstream.Bitstream:
     """Read a bitstream; with a MAC key set it must be signed with that key (tamper evidence)."""
-    key = mac_key()
-    if key is None:
-        return bitstream.read(path)
-    bs = bitstream.read(path)
-    bitstream.verify(Path(path).read_bytes(), key, path)  # the file read again only when signatures are checked
-    return bs
+    return bitstream.read(path, mac_key())
 
 
 def parse_layers(spec: str) -> int | None:
@@ -228,7 +226,7 @@ def decode_bitstream(bs: bitstream.Bitstream, layers: str = "all"):
     limit = get_settings().max_image_pixels
     if w * h > limit:
         raise BitstreamError(f"header declares {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} "
-                                       "(raise TASKCODEC_MAX_IMAGE_PIXELS to allow)")
+                             "(raise TASKCODEC_MAX_IMAGE_PIXELS to allow)")
     try:
         return get_codec(bs.header.codec).decode(bs, parse_layers(layers))
     except MemoryError:

@@ -11,6 +11,7 @@ from taskcodec.errors import TaskcodecError
 from taskcodec.imageio import load_image
 from taskcodec.tools.grounding import catalogue, get_backend, ground, packaged_model
 from taskcodec.tools.grounding import coverage
+from taskcodec.tools.grounding.base import ungroundable_labels
 from taskcodec.tools.grounding.saliency import SaliencyBackend
 
 
@@ -64,7 +65,7 @@ def test_later_members_add_only_labels_earlier_ones_lack():
 def test_coverage_fail_mode_refuses_with_the_labels_named():
     policy = policy_from_labels(["person", "face", "license plate"])
     backend = get_backend("yolox")
-    assert coverage.uncovered(backend, policy) == ("face", "license plate")
+    assert ungroundable_labels(backend, policy) == ("face", "license plate")
     with pytest.raises(coverage.CoverageError, match="cannot detect policy label.*face, license plate"):
         coverage.require(backend, policy, "fail")
     assert coverage.require(backend, policy, "area") == ("face", "license plate")

@@ -209,7 +209,8 @@ def unpack(data: bytes, path: object | None = None) -> Bitstream:
     return Bitstream(header, payloads, problems, corrupt, signed)
 
 
-def read(path) -> Bitstream:
+def read(path, mac_key: bytes | None = None) -> Bitstream:
+    """Read and parse a file; with ``mac_key`` its HMAC signature must match (``verify``)."""
     from pathlib import Path
 
     p = Path(path)
@@ -219,7 +220,10 @@ def read(path) -> Bitstream:
         raise BitstreamError(f"cannot read file ({exc.strerror or exc})", p) from None
     if size > MAX_FILE_BYTES:
         raise BitstreamError(f"file of {size} bytes exceeds {MAX_FILE_BYTES}", p)
-    return unpack(p.read_bytes(), p)
+    data = p.read_bytes()
+    if mac_key is not None:
+        verify(data, mac_key, p)
+    return unpack(data, p)
 
 
 def _name(entry: LayerEntry) -> str:

@@ -38,11 +38,6 @@ class CoverageError(TaskcodecError):
     """The policy needs labels the grounding backend cannot detect, and the user asked to fail."""
 
 
-def uncovered(backend: GroundingBackend, policy: TaskPolicy) -> tuple[str, ...]:
-    """The policy's labels that no class of ``backend`` maps to."""
-    return ungroundable_labels(backend, policy)
-
-
 def check_mode(mode: str) -> Uncovered:
     if mode not in MODES:
         raise TaskcodecError(f"--uncovered must be one of {', '.join(MODES)}, not {mode!r}")
@@ -60,7 +55,7 @@ def describe(spec: str, labels: tuple[str, ...], mode: str) -> str:
 
 def require(backend: GroundingBackend, policy: TaskPolicy, mode: str) -> tuple[str, ...]:
     """The uncovered labels; raises ``CoverageError`` when there are some and ``mode`` is ``fail``."""
-    labels = uncovered(backend, policy)
+    labels = ungroundable_labels(backend, policy)
     if labels and check_mode(mode) == "fail":
         raise CoverageError(describe(backend.spec, labels, mode))
     return labels
