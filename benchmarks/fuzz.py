@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/fuzz.py [--cases 100000] [--codecs classical,learned] [--batch 2000]
 
 Seeds are real streams of a small photo (whole-image and task streams, per codec). Each case is one
-of: random byte changes (1-8 bytes), a truncation, a forged header (one field set to any JSON value,
-CRCs recomputed), or a forged payload (random bytes or another layer's, CRC recomputed). Cases run in
+of: random byte changes (1-8 bytes), a truncation, a forged v2 binary header (1-8 body bytes changed,
+its length and CRC recomputed), a forged JSON header (the stream's header, v2 geometry included, in a
+v1 container with one field set to any JSON value, CRCs recomputed), or a forged payload (random bytes
+or another layer's, CRC recomputed). Cases run in
 child processes of ``--batch`` cases each; a case must end in a decoded image or the project's own
 error (``TaskcodecError``) within ``--case-timeout`` seconds. Counted: clean errors, decoded streams,
 crashes (any other exception, or a child that died), hangs (over the time limit) and batches whose
@@ -30,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MEMORY_LIMIT_KB = 2 * 1024 * 1024
-KINDS = ("bytes", "truncate", "header", "payload")
+KINDS = ("bytes", "truncate", "v2header", "header", "payload")
 
 
 def seeds(codec: str) -> list[bytes]:
@@ -69,15 +71,34 @@ def _split(data: bytes):
     return body, payloads
 
 
-def _pack(body: dict, payloads: list[bytes], fix_crcs: bool = True) -> bytes:
+def forge_v2(data: bytes, rng: random.Random) -> bytes:
+    """``data`` (a v2 stream) with 1-8 bytes of its header body changed and the header's CRC made valid."""
     from taskcodec.codec import bitstream as bsm
+    from taskcodec.codec import format_v2
 
+    _, offset = bsm.parse_header(data)
+    r = format_v2._Reader(data, None)
+    r.pos = format_v2.PREAMBLE.size
+    hlen = r.varint("header length")
+    body = bytearray(data[r.pos:r.pos + hlen])
+    for _ in range(rng.randint(1, 8)):
+        body[rng.randrange(len(body))] = rng.randrange(256)
+    return (data[:format_v2.PREAMBLE.size] + format_v2._varint(len(body)) + bytes(body)
+            + zlib.crc32(bytes(body)).to_bytes(4, "little") + data[offset:])
+
+
+def _pack(body: dict, payloads: list[bytes], fix_crcs: bool = True) -> bytes:
+    """A v1 (JSON) container around ``body``: any field can hold any JSON value."""
+    from taskcodec.codec import bitstream as bsm
+    from taskcodec.codec import format_v1
+
+    body = {k: v for k, v in body.items() if k != "policy_labels"}
     if fix_crcs:
         for entry, p in zip(body["layers"], payloads):
             if isinstance(entry, dict):
                 entry["crc32"], entry["length"] = zlib.crc32(p), len(p)
     blob = json.dumps(body).encode()
-    return bsm.PREAMBLE.pack(bsm.MAGIC, 1, 0, 0, len(blob), zlib.crc32(blob)) + blob + b"".join(payloads)
+    return format_v1.PREAMBLE.pack(bsm.MAGIC, 1, 0, 0, len(blob), zlib.crc32(blob)) + blob + b"".join(payloads)
 
 
 def mutate(seed: bytes, rng: random.Random) -> tuple[str, bytes]:
@@ -89,6 +110,8 @@ def mutate(seed: bytes, rng: random.Random) -> tuple[str, bytes]:
         return kind, bytes(d)
     if kind == "truncate":
         return kind, seed[: rng.randrange(len(seed))]
+    if kind == "v2header":
+        return kind, forge_v2(seed, rng)
     body, payloads = _split(seed)
     if kind == "header":
         where = rng.choice(["width", "height", "codec", "codec_version", "settings", "layer", "meta"])
@@ -97,7 +120,7 @@ def mutate(seed: bytes, rng: random.Random) -> tuple[str, bytes]:
                 ["kind", "label", "box", "quality", "index", "importance"])] = _json_value(rng)
         elif where == "meta":
             meta = body["layers"][rng.randrange(len(body["layers"]))]["meta"]
-            key = rng.choice(list(meta) + ["format", "scale", "size", "rect", "crop", "level", "shape"])
+            key = rng.choice(list(meta) + ["format", "scale", "grid", "scale16", "rect", "level", "latent", "hyper"])
             meta[key] = _json_value(rng)
         else:
             body[where] = _json_value(rng) if rng.random() < 0.7 else rng.randint(1, 65535)

@@ -76,9 +76,10 @@ def plan(task: str, refresh: bool = False) -> TaskPolicy:
 
 def compress(image: ImageLike, task: str | None = None, *, quality: int = 60, budget_bytes: int | None = None,
              codec: str = "classical", grounding: str | None = None, uncovered: str | None = None,
-             out: str | os.PathLike | None = None, overwrite: bool = False) -> Encoded:
+             out: str | os.PathLike | None = None, overwrite: bool = False, annotate: bool | None = None) -> Encoded:
     """Compress ``image`` for ``task`` (``None``: the whole image, no task) into ``Encoded.data`` (the .tcb
     bytes) with every decision; with ``out``, also write the file (never replacing one unless ``overwrite``).
+    ``annotate`` also writes the task text and labels into the file (default: ``TASKCODEC_ANNOTATE``).
     The encoding is recorded in the store either way."""
     img = _image(image)
     if task is None:
@@ -92,7 +93,8 @@ def compress(image: ImageLike, task: str | None = None, *, quality: int = 60, bu
 
             warnings.warn(warning, stacklevel=2)
         g = pipeline.ground_image(img, policy, grounding, uncovered)
-        enc = pipeline.encode_grounded(img, g, policy, codec, quality, budget_bytes, uncovered=uncovered)
+        enc = pipeline.encode_grounded(img, g, policy, codec, quality, budget_bytes, uncovered=uncovered,
+                                       annotate=annotate)
         backend = g.backend
     if out is not None:
         pipeline.persist(img, policy, enc, out, backend, overwrite=overwrite)
@@ -108,7 +110,7 @@ def decode(data: bytes | str | os.PathLike, *, layers: str = "all", reconstruct:
     from taskcodec.codec import bitstream
     from taskcodec.routes import decoded_objects
 
-    bs = bitstream.unpack(data) if isinstance(data, bytes) else pipeline.read_bitstream(data)
+    bs = pipeline.with_names(bitstream.unpack(data)) if isinstance(data, bytes) else pipeline.read_bitstream(data)
     decoded = pipeline.decode_bitstream(bs, layers)
     pixels = decoded.pixels
     if reconstruct:

@@ -242,6 +242,8 @@ def compress(
                                             "(default TASKCODEC_UNCOVERED, else area)."),
     require_all: bool = typer.Option(False, "--require-all-labels", help="Same as --uncovered fail."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing OUT/<stem>.tcb files."),
+    annotate: bool = typer.Option(False, "--annotate", help="Also write the task text and the policy's labels into "
+                                  "each file, so it explains itself without the store (TASKCODEC_ANNOTATE)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per input instead of the table."),
 ) -> None:
     """Compress IMAGES for TASK into OUT/<stem>.tcb (a Prefect flow); exit 1 if any image failed."""
@@ -250,6 +252,13 @@ def compress(
     from taskcodec.tools.grounding.coverage import check_mode
 
     images = expand_inputs(images)
+    if annotate:  # a setting, so that the flow's workers see it too
+        import os
+
+        from taskcodec.settings import get_settings
+
+        os.environ["TASKCODEC_ANNOTATE"] = "1"
+        get_settings.cache_clear()
 
     try:  # fail fast, before Prefect starts, on what would fail every image
         if full == (task is not None):

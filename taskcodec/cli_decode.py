@@ -114,24 +114,29 @@ def info(
             raise TaskcodecError(f"{f}: not a file")
         data = f.read_bytes()
         bs = bitstream.unpack(data, f)
-        major, minor = bitstream.PREAMBLE.unpack_from(data)[1:3]
+        major, minor = bs.version
         h = bs.header
-        return {"file": str(f), "version": f"{major}.{minor}", "bytes": len(data), "width": h.width,
+        payload = sum(len(p) for p in bs.payloads)
+        return {"file": str(f), "version": f"{major}.{minor}", "bytes": len(data), "header_bytes": bs.header_bytes,
+                "non_payload_share": round(1 - payload / len(data), 4) if bs.complete else None, "width": h.width,
                 "height": h.height, "codec": h.codec, "codec_version": h.codec_version, "settings": h.settings,
                 "encoding_uid": h.encoding_uid, "policy_id": h.policy_id, "policy_hash": h.policy_hash,
                 "task": h.task, "complete": bs.complete, "signed": bs.signed, "problems": bs.problems,
-                "layers": [{"index": e.index, "kind": e.kind, "label": e.label, "quality": e.quality,
+                "layers": [{"index": e.index, "kind": e.kind, "label": e.label, "label_index": e.label_index,
+                            "quality": e.quality,
                             "length": e.length, "box": list(e.box) if e.box else None,
                             "intact": e.index < len(bs.payloads)} for e in h.layers]}
 
     def render(item: dict) -> None:
         console.print(escape(f"{item['file']}: taskcodec bitstream v{item['version']}, {item['bytes']:,} bytes, "
                              f"{item['width']}x{item['height']}, codec {item['codec']} v{item['codec_version']}, "
-                             f"encoding {item['encoding_uid']}, policy #{item['policy_id']}"
+                             f"encoding {item['encoding_uid']}, policy #{item['policy_id']}, "
+                             f"header {item['header_bytes']:,} bytes"
                              + (", signed (HMAC-SHA256)" if item["signed"] else "")))
         t = Table("layer", "kind", "label", "quality", "bytes", "intact")
         for e in item["layers"]:
-            t.add_row(str(e["index"]), e["kind"], escape(e["label"] or ""), str(e["quality"] or ""),
+            label = e["label"] or (f"#{e['label_index']} of the policy's labels" if e["label_index"] is not None else "")
+            t.add_row(str(e["index"]), e["kind"], escape(label), str(e["quality"] or ""),
                       f"{e['length']:,}", "yes" if e["intact"] else "[red]no[/]")
         console.print(t)
         for p in item["problems"]:

@@ -8,13 +8,16 @@ its action, a reason code, the numbers behind it and one plain sentence.
 
 Reason codes
     in_policy          transmit: label in policy, score >= threshold
+    low_confidence     transmit: label in policy, recall floor <= score < threshold: sent after every
+                       confident object as a cheap layer (the low tier's quality), since a consumer
+                       cannot find what was never sent (recall before precision)
     likely_area        transmit: the likely area of a label the backend cannot detect
                        (``--uncovered area``), at the low tier's quality
     budget_downgrade   downgrade: sent at lower quality to fit --budget-bytes
     budget_exhausted   drop: did not fit the byte budget even downgraded
     covered            drop: every pixel already sent by a more important layer
     not_in_policy      drop: the detector's class maps to no policy label
-    below_threshold    drop: score under the threshold
+    below_threshold    drop: score under the recall floor (or the threshold, with no floor)
     max_objects        drop: over the policy's maximum object count
     ungroundable       drop: the backend has no class for this policy label (its likely
                        area, or the whole image, may be sent instead: ``--uncovered``)
@@ -80,8 +83,21 @@ class ObjectOutcome(BaseModel):
     numbers: dict[str, Any] = Field(default_factory=dict)
 
 
-def decide(grounding: GroundingResult, policy: TaskPolicy, threshold: float | None = None) -> list[Decision]:
+RECALL_FLOOR_RATIO = 0.5  # the default recall floor, as a share of the threshold
+
+
+def recall_floor(threshold: float, floor: float | None = None) -> float:
+    """The score above which an object under the threshold is still sent, cheaply (default: half the threshold)."""
+    return min(threshold, RECALL_FLOOR_RATIO * threshold if floor is None else floor)
+
+
+def decide(grounding: GroundingResult, policy: TaskPolicy, threshold: float | None = None,
+           floor: float | None = None) -> list[Decision]:
+    """Every candidate's provisional decision: confident objects (score >= threshold) in policy rank order,
+    then low-confidence ones (``floor`` <= score < threshold, default half the threshold) in the same
+    order, up to the policy's ``max_objects``."""
     thr = policy.rules.min_score if threshold is None else threshold
+    low = recall_floor(thr, floor)
     out: list[Decision] = []
     candidates: list[Decision] = []
     for i, d in enumerate(grounding.detections):
@@ -93,13 +109,17 @@ def decide(grounding: GroundingResult, policy: TaskPolicy, threshold: float | No
         )
         if spec is None:
             out.append(Decision(action="drop", reason="not_in_policy", **common))
-        elif d.score < thr:
-            out.append(Decision(action="drop", reason="below_threshold", rank=spec.rank, importance=spec.importance, **common))
+        elif d.score < low:
+            out.append(Decision(action="drop", reason="below_threshold", rank=spec.rank, importance=spec.importance,
+                                **{**common, "numbers": {**common["numbers"], "recall_floor": low}}))
         else:
-            reason = "likely_area" if (d.match or "").startswith(LIKELY_AREA) else "in_policy"
+            reason = ("likely_area" if (d.match or "").startswith(LIKELY_AREA) else
+                      "in_policy" if d.score >= thr else "low_confidence")
+            if reason == "low_confidence":
+                common["numbers"] = {**common["numbers"], "recall_floor": low}
             candidates.append(Decision(action="transmit", reason=reason, rank=spec.rank, importance=spec.importance,
                                        **common))
-    candidates.sort(key=lambda c: (c.rank, -(c.score or 0.0), c.object_index))
+    candidates.sort(key=lambda c: (c.reason == "low_confidence", c.rank, -(c.score or 0.0), c.object_index))
     limit = policy.rules.max_objects
     for n, c in enumerate(candidates):
         if n >= limit:
@@ -127,7 +147,7 @@ def requests_for(decisions: list[Decision], rules: Rules) -> list[ObjectRequest]
     """The provisionally transmitted objects, most important first."""
     return [
         ObjectRequest(object_index=d.object_index, label=d.label, box=d.box, importance=d.importance or 0.0,
-                      tier="low" if d.reason == "likely_area" else rules.tier(d.importance or 0.0))
+                      tier="low" if d.reason in ("likely_area", "low_confidence") else rules.tier(d.importance or 0.0))
         for d in decisions
         if d.action == "transmit" and d.object_index is not None
     ]
@@ -170,6 +190,10 @@ def explain(d: Decision) -> str:
     if r == "in_policy":
         return (f"{found} >= threshold {d.threshold:.2f} ({rank}): sent as layer {d.layer_index} "
                 f"at quality {d.quality}, {d.bytes:,} bytes.")
+    if r == "low_confidence":
+        return (f"{found} < threshold {d.threshold:.2f} but >= the recall floor {n.get('recall_floor', 0):.2f} "
+                f"({rank}): sent after the confident objects as a cheap layer {d.layer_index} at quality "
+                f"{d.quality}, {d.bytes:,} bytes, so a consumer can still find it.")
     if r == "budget_downgrade":
         return (f"{found} >= threshold {d.threshold:.2f} ({rank}), but at quality {n.get('wanted_quality')} it needed "
                 f"{n.get('needed', 0):,} bytes with {n.get('left', 0):,} left of the {d.budget:,}-byte budget: "
@@ -183,7 +207,10 @@ def explain(d: Decision) -> str:
     if r == "not_in_policy":
         return f"{_obj(d)} was found with score {d.score:.2f}, but the task policy has no label for it: not sent."
     if r == "below_threshold":
-        return f"{found} < threshold {d.threshold:.2f} ({rank}): not sent."
+        floor = n.get("recall_floor")
+        under = f"the recall floor {floor:.2f}" if floor is not None and floor < (d.threshold or 0) else \
+            f"threshold {d.threshold:.2f}"
+        return f"{found} < {under} ({rank}): not sent."
     if r == "max_objects":
         return (f"{found} ({rank}) is candidate {n.get('position')} but the policy allows at most "
                 f"{n.get('max_objects')} objects: not sent.")

@@ -10,13 +10,15 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 
 from taskcodec.agents.policy import TaskPolicy
+from sqlalchemy.exc import OperationalError
+
 from taskcodec.codec import bitstream, get_codec
+from taskcodec.codec.layering import new_uid
 from taskcodec.decisions import Decision, decide, requests_for, settle
 from taskcodec.errors import BitstreamError, TaskcodecError
 from taskcodec.imageio import LoadedImage, atomic_write_bytes, load_image
@@ -77,7 +79,7 @@ def ground_report(path: str | Path, policy: TaskPolicy, spec: str | None, thresh
 
 
 def decide_objects(grounding: GroundingResult, policy: TaskPolicy, threshold: float | None = None) -> list[Decision]:
-    return decide(grounding, policy, threshold)
+    return decide(grounding, policy, threshold, get_settings().recall_floor)
 
 
 @dataclass
@@ -90,16 +92,19 @@ class Encoded:
 
 def encode_image(
     image: LoadedImage, decisions: list[Decision], policy: TaskPolicy, codec: str = "classical",
-    quality: int = 60, budget_bytes: int | None = None,
+    quality: int = 60, budget_bytes: int | None = None, annotate: bool | None = None,
 ) -> Encoded:
     mod = get_codec(codec)
     params = mod.Params(quality=quality, budget_bytes=budget_bytes, quality_offset=dict(policy.rules.quality_offset),
                         background=policy.rules.background)
     result = mod.encode(image.pixels, requests_for(decisions, policy.rules), params,
                         policy_id=policy.policy_id, policy_hash=policy.content_hash(), task=policy.task,
-                        encoding_uid=uuid.uuid4().hex)
+                        policy_labels=tuple(policy.label_names), encoding_uid=new_uid())
     settled = settle(decisions, result.outcomes, result.base, budget_bytes)
-    return _signed(Encoded(result.data, result.header, settled, result.seconds))
+    data = result.data
+    if get_settings().annotate if annotate is None else annotate:
+        data = bitstream.annotate(data, policy.task, policy.label_names)
+    return _signed(Encoded(data, result.header, settled, result.seconds))
 
 
 def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
@@ -107,7 +112,7 @@ def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
     """Whole-image mode: no task, no grounding; one decision records it (after ``why``, if given)."""
     mod = get_codec(codec)
     result = mod.encode(image.pixels, [], mod.Params(quality=quality, budget_bytes=budget_bytes, full=True),
-                        encoding_uid=uuid.uuid4().hex)
+                        encoding_uid=new_uid())
     decisions = settle([*(why or []), Decision(action="transmit", reason="full_image", label="whole image")], [],
                        result.base, budget_bytes)
     return _signed(Encoded(result.data, result.header, decisions, result.seconds))
@@ -116,14 +121,16 @@ def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
 def encode_grounded(
     image: LoadedImage, grounding: GroundingResult, policy: TaskPolicy, codec: str = "classical", quality: int = 60,
     budget_bytes: int | None = None, threshold: float | None = None, uncovered: str | None = None,
+    annotate: bool | None = None,
 ) -> Encoded:
-    """Decide and encode; with ``uncovered='whole'`` and labels the backend cannot detect, the whole image."""
+    """Decide and encode; with ``uncovered='whole'`` and labels the backend cannot detect, the whole image.
+    ``annotate`` (default: the setting) writes the task text and labels into the file as well."""
     decisions = decide_objects(grounding, policy, threshold)
     if grounding.ungroundable and _mode(uncovered) == "whole":
         why = [d.model_copy(update={"numbers": {**d.numbers, "uncovered": "whole"}})
                for d in decisions if d.reason == "ungroundable"]
         return encode_full(image, codec, quality, budget_bytes, why)
-    return encode_image(image, decisions, policy, codec, quality, budget_bytes)
+    return encode_image(image, decisions, policy, codec, quality, budget_bytes, annotate)
 
 
 def write_bitstream(out_path: str | Path, data: bytes, overwrite: bool = False) -> Path:
@@ -203,8 +210,27 @@ def _signed(encoded: "Encoded") -> "Encoded":
 
 
 def read_bitstream(path: str | Path) -> bitstream.Bitstream:
-    """Read a bitstream; with a MAC key set it must be signed with that key (tamper evidence)."""
-    return bitstream.read(path, mac_key())
+    """Read a bitstream; with a MAC key set it must be signed with that key (tamper evidence). Label
+    names and task text a v2 header leaves to the store are filled in from it (``with_names``)."""
+    return with_names(bitstream.read(path, mac_key()))
+
+
+def with_names(bs: bitstream.Bitstream, settings: Settings | None = None) -> bitstream.Bitstream:
+    """``bs`` with its policy's label names and task text from the store, when the header names a policy
+    the store holds (same id, same hash prefix) and does not carry them itself. A stream decodes
+    without them: layers are then known by label index."""
+    hd = bs.header
+    if hd.policy_id is None or (hd.policy_labels is not None and hd.task is not None):
+        return bs
+    try:
+        with session(settings) as s:
+            policy = repo.get_policy(s, hd.policy_id)
+    except (TaskcodecError, OperationalError):
+        return bs
+    if policy is None or not hd.policy_hash or not policy.content_hash().startswith(hd.policy_hash):
+        return bs
+    bs.header = bitstream.resolve(hd, policy.task, policy.label_names)
+    return bs
 
 
 def parse_layers(spec: str) -> int | None:

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     uncovered: str = Field(default="area", pattern="^(area|whole|fail)$",
                            description="Policy labels the grounding backend cannot detect: send their likely area "
                                        "(area), the whole image (whole), or refuse to encode (fail).")
+    recall_floor: float | None = Field(default=None, ge=0.0, le=1.0,
+                                       description="Objects scoring between this and the threshold are still sent, "
+                                                   "as cheap layers after the confident ones (default: half the "
+                                                   "threshold; set it to the threshold to send none).")
+    annotate: bool = Field(default=False, description="Also write the task text and the policy's labels into each "
+                                                       "bitstream (a few dozen bytes), for files read without the store.")
     max_image_pixels: int = Field(default=100_000_000, description="Larger images are refused (decompression bombs).")
     mac_key_file: Path | None = Field(default=None, description="A secret key file: every bitstream written is "
                                       "signed (HMAC-SHA256) and every one read must verify against it.")

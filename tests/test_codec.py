@@ -44,8 +44,10 @@ def test_overlaps_are_coded_once_and_a_covered_object_gets_no_layer(astronaut_pi
     r = classical.encode(astronaut_pixels, reqs, classical.ClassicalParams(quality=60))
     layers = r.header.layers
     assert [l.kind for l in layers] == ["base", "object", "object"]
-    body_crop = layers[2].meta["crop"]
-    face_rect = layers[1].meta["rect"]
+    face_rect = classical.object_rect(layers[1].meta["grid"], 512, 512)
+    taken = np.zeros((512, 512), bool)
+    taken[face_rect[1]:face_rect[3], face_rect[0]:face_rect[2]] = True
+    body_crop = classical.object_geometry(layers[2].meta["grid"], layers[2].meta["scale16"], taken).crop
     assert body_crop[0] <= face_rect[0] and body_crop[2] >= face_rect[2]  # L-shaped region, bbox spans it
     dec = classical.decode(bsm.unpack(r.data))
     assert dec.mask.sum() == np.count_nonzero(_union_mask(layers, 512, 512))
@@ -54,7 +56,7 @@ def test_overlaps_are_coded_once_and_a_covered_object_gets_no_layer(astronaut_pi
 def _union_mask(layers, w, h):
     m = np.zeros((h, w), bool)
     for l in layers[1:]:
-        x0, y0, x1, y1 = l.meta["rect"]
+        x0, y0, x1, y1 = classical.object_rect(l.meta["grid"], w, h)
         m[y0:y1, x0:x1] = True
     return m
 
@@ -65,7 +67,7 @@ def test_importance_sets_quality_and_size_sets_scale(astronaut_pixels):
     face, thing = r.header.layers[1:]
     assert face.quality == 60 and thing.quality == 40
     big = classical.encode(astronaut_pixels, [req(0, (0, 0, 512, 512))], classical.ClassicalParams(quality=30))
-    assert big.header.layers[1].meta["scale"] > 1.5
+    assert big.header.layers[1].meta["scale16"] > 24  # coded at under 1/1.5 of full size
 
 
 def test_truncated_file_decodes_its_prefix_exactly(astronaut_pixels):
@@ -99,32 +101,73 @@ def test_no_background_policy_writes_no_base(astronaut_pixels):
 
 
 def _reheader(data, **changes):
+    """The stream with header fields or layer 1's meta changed, handed to the decoder as parsed (a forger
+    can write any of these into a v2 table)."""
     bs = bsm.unpack(data)
     layers = list(bs.header.layers)
     if "meta" in changes:
         layers[1] = layers[1].model_copy(update={"meta": {**layers[1].meta, **changes.pop("meta")}})
-    hd = bs.header.model_copy(update={"layers": tuple(layers), **changes})
-    return bsm.unpack(bsm.pack(hd, bs.payloads))
+    if "payload" in changes:
+        bs.payloads[1] = changes.pop("payload")
+    bs.header = bs.header.model_copy(update={"layers": tuple(layers), **changes})
+    return bs
 
 
 @pytest.mark.parametrize("changes,msg", [
     ({"codec": "learned"}, "written by codec 'learned'"),
     ({"codec_version": "9"}, "codec version '9' is not supported"),
-    ({"meta": {"rect": [0, 0, 9999, 10]}}, "outside the 512x512 image"),
-    ({"meta": {"size": [5000, 5000]}}, "larger than the region"),
-    ({"meta": {"size": [3, 3]}}, "the layer table says 3x3"),
-    ({"meta": {"format": "webp"}}, "is not a WEBP image"),
-    ({"meta": {"format": "bmp"}}, "unknown raster format"),
+    ({"meta": {"scale16": 9999}}, "scale16 9999 is outside 16..64"),
+    ({"meta": {"scale16": 48}}, "the layer table says"),
+    ({"payload": b"\x0a\x0b" + bytes(40)}, "AV1 payload (does not decode|holds 0 frames)"),
+    ({"settings": {"format": "bmp"}}, "unknown raster format"),
 ])
 def test_forged_layer_geometry_is_a_clear_error(astronaut_pixels, changes, msg):
-    r = classical.encode(astronaut_pixels, [req(0, FACE)], classical.ClassicalParams(quality=50, format="avif"))
+    r = classical.encode(astronaut_pixels, [req(0, FACE)], classical.ClassicalParams(quality=50))
     with pytest.raises(BitstreamError, match=msg):
         classical.decode(_reheader(r.data, **changes))
 
 
+def test_a_forged_grid_outside_the_image_is_refused_by_the_parser(astronaut_pixels):
+    r = classical.encode(astronaut_pixels, [req(0, FACE)], classical.ClassicalParams(quality=50))
+    bs = bsm.unpack(r.data)
+    layers = list(bs.header.layers)
+    layers[1] = layers[1].model_copy(update={"meta": {**layers[1].meta, "grid": [0, 0, 999, 10]}})
+    with pytest.raises(BitstreamError, match="layers.1.grid"):
+        bsm.unpack(bsm.pack(bs.header.model_copy(update={"layers": tuple(layers)}), bs.payloads))
+
+
 def test_policy_header_fields(astronaut_pixels):
     p = plan_offline("faces")
-    r = classical.encode(astronaut_pixels, [], classical.ClassicalParams(), policy_id=7,
-                         policy_hash=p.content_hash(), task=p.task, encoding_uid="abc")
+    r = classical.encode(astronaut_pixels, [req(0, FACE, label="face")], classical.ClassicalParams(), policy_id=7,
+                         policy_hash=p.content_hash(), task=p.task, policy_labels=tuple(p.label_names),
+                         encoding_uid="00000000000000ab")
     h = bsm.unpack(r.data).header
-    assert (h.policy_id, h.policy_hash, h.task, h.encoding_uid) == (7, p.content_hash(), "faces", "abc")
+    assert (h.policy_id, h.policy_hash, h.task, h.encoding_uid) == (7, p.content_hash()[:8], None, "00000000000000ab")
+    assert h.layers[1].label_index == p.label_names.index("face")
+    named = bsm.unpack(bsm.annotate(r.data, p.task, p.label_names)).header
+    assert named.task == "faces" and named.layers[1].label == "face"
+
+
+def test_residual_layers_spend_fewer_bytes_than_pixel_layers(astronaut_pixels):
+    reqs = [req(0, FACE, 1.0, "face"), req(1, (300, 300, 480, 500), 0.6)]
+    a = classical.encode(astronaut_pixels, reqs, classical.ClassicalParams(quality=40, predict=False))
+    b = classical.encode(astronaut_pixels, reqs, classical.ClassicalParams(quality=40, predict=True))
+    da, db = classical.decode(bsm.unpack(a.data)), classical.decode(bsm.unpack(b.data))
+    assert bsm.unpack(b.data).header.settings["predict"] and not bsm.unpack(a.data).header.settings["predict"]
+    assert len(b.data) < len(a.data)
+    assert psnr(db.pixels, astronaut_pixels, db.mask) > psnr(da.pixels, astronaut_pixels, da.mask) - 0.5
+
+
+def test_a_v1_file_still_decodes_exactly():
+    """tests/data/v1_classical.tcb was written by the v1 encoder (commit 8a97850: Pillow AVIF/WebP
+    layers, JSON header); its decode then is tests/data/v1_classical.decoded.png."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    here = Path(__file__).parent / "data"
+    bs = bsm.read(here / "v1_classical.tcb")
+    assert bs.version == (1, 0) and bs.header.task == "faces and people"
+    assert [(e.kind, e.label) for e in bs.layers] == [("base", "background"), ("object", "face"), ("object", "person")]
+    dec = classical.decode(bs)
+    assert (dec.pixels == np.asarray(Image.open(here / "v1_classical.decoded.png"))).all()

@@ -25,7 +25,7 @@ def by_reason(decisions):
 
 def test_every_candidate_gets_a_decision_with_its_reason(policy):
     g = GroundingResult(backend="test", ungroundable=("license plate",), detections=(
-        det("person", 0.9), det("face", 0.2), det(None, 0.8), det("face", 0.7, (100, 100, 140, 140))))
+        det("person", 0.9), det("face", 0.1), det(None, 0.8), det("face", 0.7, (100, 100, 140, 140))))
     ds = decide(g, policy)
     r = by_reason(ds)
     assert ds[0].reason == "background_coarse" and ds[0].action == "transmit"
@@ -37,11 +37,30 @@ def test_every_candidate_gets_a_decision_with_its_reason(policy):
 
 
 def test_threshold_override_and_not_detected(policy):
-    g = GroundingResult(backend="test", ungroundable=(), detections=(det("person", 0.5),))
+    g = GroundingResult(backend="test", ungroundable=(), detections=(det("person", 0.25),))
     ds = decide(g, policy, threshold=0.6)
     r = by_reason(ds)
     assert r["below_threshold"][0].threshold == 0.6
     assert {d.label for d in r["not_detected"]} == {"face", "license plate"}
+
+
+def test_recall_before_precision_sends_unsure_objects_last_and_cheaply(policy):
+    g = GroundingResult(backend="test", ungroundable=(), detections=(
+        det("face", 0.3), det("person", 0.9), det("person", 0.25), det("face", 0.15), det("face", 0.8)))
+    ds = decide(g, policy)  # threshold 0.4: the floor is 0.2
+    r = by_reason(ds)
+    sent = [d for d in ds if d.action == "transmit" and d.object_index is not None]
+    assert [d.object_index for d in sent] == [1, 4, 2, 0]  # confident by rank, then unsure by rank
+    assert [d.reason for d in sent] == ["in_policy", "in_policy", "low_confidence", "low_confidence"]
+    assert r["below_threshold"][0].object_index == 3 and r["below_threshold"][0].numbers["recall_floor"] == 0.2
+    reqs = requests_for(ds, policy.rules)
+    assert [q.tier for q in reqs][2:] == ["low", "low"]
+    outcomes = [ObjectOutcome(object_index=q.object_index, action="transmit", reason="in_policy", layer_index=i + 1,
+                              quality=40, bytes=100) for i, q in enumerate(reqs)]
+    final = {d.object_index: d for d in settle(ds, outcomes, None, None) if d.object_index is not None}
+    assert final[0].reason == "low_confidence" and "recall floor 0.20" in final[0].sentence
+    assert "< the recall floor 0.20" in final[3].sentence
+    assert not [d for d in decide(g, policy, floor=0.4) if d.reason == "low_confidence"]  # floor = threshold: none
 
 
 def test_max_objects_keeps_the_most_important(policy):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.fuzz import _pack, _split
+from benchmarks.fuzz import _pack, _split, forge_v2
 from taskcodec import pipeline
 from taskcodec.codec import bitstream as bsm
 from taskcodec.errors import TaskcodecError
@@ -71,13 +71,21 @@ def test_forged_headers_with_recomputed_crcs_never_escape(real_stream, data):
     if target in ("width", "height"):
         body[target] = data.draw(st.integers(1, 65535) | json_values)
     elif target == "meta":
-        key = data.draw(st.sampled_from(["format", "scale", "size", "rect", "crop", "level"]))
+        key = data.draw(st.sampled_from(["format", "scale", "grid", "scale16", "rect", "level", "latent"]))
         body["layers"][layer]["meta"][key] = data.draw(json_values)
     elif target == "layers":
         body["layers"][layer][data.draw(st.sampled_from(["kind", "label", "box", "quality"]))] = data.draw(json_values)
     else:
         body[target] = data.draw(json_values)
     _decode(_forge(body, payloads))
+
+
+@FUZZ
+@given(seed=st.integers(0, 2**32 - 1))
+def test_forged_v2_headers_with_recomputed_crcs_never_escape(real_stream, seed):
+    import random
+
+    _decode(forge_v2(real_stream, random.Random(seed)))
 
 
 def test_a_1kb_stream_declaring_a_65535_side_is_refused_at_once_without_allocating(real_stream):

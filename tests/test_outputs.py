@@ -126,9 +126,14 @@ def test_a_damaged_stream_fails_unless_best_effort_and_no_layer_always_fails(tcb
 def test_info_reads_a_stream_without_the_store(tcb, tmp_path, monkeypatch):
     monkeypatch.setenv("TASKCODEC_HOME", str(tmp_path / "elsewhere"))  # no store with this encoding
     body = json.loads(cli("info", tcb.parent, "--json").stdout)  # a folder: its .tcb files
-    assert len(body) == 1 and body[0]["version"] == "1.0" and body[0]["codec"] == "classical"
-    assert body[0]["layers"][0]["kind"] == "base" and sum(l["length"] for l in body[0]["layers"]) < body[0]["bytes"]
-    assert "layer" in cli("info", tcb).output
+    assert len(body) == 1 and body[0]["version"] == "2.0" and body[0]["codec"] == "classical"
+    layers = body[0]["layers"]
+    assert layers[0]["kind"] == "base" and sum(l["length"] for l in layers) + body[0]["header_bytes"] == body[0]["bytes"]
+    assert body[0]["non_payload_share"] == round(body[0]["header_bytes"] / body[0]["bytes"], 4)
+    objects = [l for l in layers if l["kind"] == "object"]
+    assert objects and all(l["label"] is None and l["label_index"] is not None for l in objects)  # names: the store
+    out = cli("info", tcb).output
+    assert "layer" in out and "of the policy's labels" in out
 
 
 def test_version_and_markup_in_user_text(home, astronaut, tmp_path):

@@ -69,15 +69,17 @@ def whole_image(pixels: np.ndarray, fmt: str, q: int) -> tuple[int, np.ndarray]:
 
 
 def taskcodec_stream(pixels: np.ndarray, grounding: GroundingResult | None, policy, q: int,
-                     codec: str = "classical") -> tuple[int, np.ndarray]:
-    """Bytes and decoded pixels of a taskcodec stream: whole-image mode when ``grounding`` is None."""
+                     codec: str = "classical") -> tuple[int, np.ndarray, int]:
+    """Bytes, decoded pixels and non-payload bytes (preamble, header, layer table, CRCs) of a taskcodec
+    stream: whole-image mode when ``grounding`` is None."""
     mod = get_codec(codec)
     if grounding is None:
         r = mod.encode(pixels, [], mod.Params(quality=q, full=True))
     else:
         reqs = requests_for(decide(grounding, policy), policy.rules)
         r = mod.encode(pixels, reqs, mod.Params(quality=q))
-    return len(r.data), mod.decode(bitstream.unpack(r.data)).pixels
+    bs = bitstream.unpack(r.data)
+    return len(r.data), mod.decode(bs).pixels, len(r.data) - sum(map(len, bs.payloads))
 
 
 def oracle(item: Item, labels) -> GroundingResult:
@@ -114,11 +116,14 @@ def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scen
     scored for every scenario (the judge's detections, filtered to each scenario's classes).
     """
     results, bpps, psnrs, ssims, enc = [], [], [], [], []
+    total = overhead = 0
     obj_psnrs: dict[str, list[float]] = {s: [] for s in scenarios}
     for it in items:
         t0 = time.perf_counter()
-        nbytes, decoded = coder(it)
+        nbytes, decoded, *rest = coder(it)  # taskcodec streams also say how many bytes are not payload
         enc.append(time.perf_counter() - t0)
+        total += nbytes
+        overhead = overhead + rest[0] if rest and overhead is not None else None
         h, w = it.pixels.shape[:2]
         bpps.append(8 * nbytes / (w * h))
         psnrs.append(psnr(decoded, it.pixels))
@@ -137,12 +142,28 @@ def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scen
     for scen, labels in scenarios.items():
         row = {"bpp": round(float(np.mean(bpps)), 5), "psnr": round(float(np.mean(psnrs)), 3),
                "psnr_objects": round(float(np.mean(obj_psnrs[scen])), 3) if obj_psnrs[scen] else None,
-               "ms_ssim": round(float(np.mean(ssims)), 5), "seconds_per_image": round(float(np.mean(enc)), 4)}
+               "ms_ssim": round(float(np.mean(ssims)), 5), "seconds_per_image": round(float(np.mean(enc)), 4),
+               "non_payload_share": round(overhead / total, 4) if overhead is not None and total else None}
         if judge is not None:
             m, ap50 = coco_map(gt, results, [i.id for i in items], [cat_ids[c] for c in labels])
             row.update(mAP=round(m, 4), AP50=round(ap50, 4))
         rows[scen] = row
     return rows
+
+
+def bpp_at_share(points: list[dict], ceiling: float, share: float = 0.95) -> float | None:
+    """The bpp at which a curve first reaches ``share`` of the originals' mAP (linear in log-bpp between
+    the points either side); None when no point reaches it."""
+    pts = sorted((p["bpp"], p["mAP"]) for p in points if p.get("mAP") is not None and p["bpp"] > 0)
+    target = share * ceiling
+    for i, (b, m) in enumerate(pts):
+        if m >= target:
+            if i == 0:
+                return b
+            (b0, m0) = pts[i - 1]
+            t = (target - m0) / (m - m0)
+            return float(np.exp(np.log(b0) + t * (np.log(b) - np.log(b0))))
+    return None
 
 
 def bd_table(points: list[dict], metric: str, scenario: str) -> list[dict]:

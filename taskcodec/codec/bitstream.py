@@ -1,111 +1,67 @@
-"""Bitstream container v1 (``.tcb``); the byte layout is documented in docs/bitstream.md.
+"""The ``.tcb`` container: write v2, read v1 and v2 (docs/bitstream.md is the spec).
 
-    offset  size  field
-    0       4     magic  b"TCB\\x1a"
-    4       1     major version (1)
-    5       1     minor version (0)
-    6       2     flags: bit 0 = a 32-byte HMAC-SHA256 trailer ends the file (``sign``)
-    8       4     header length H (uint32 LE), at most MAX_HEADER_BYTES
-    12      4     CRC32 of the header bytes
-    16      H     header: UTF-8 JSON (image size, policy, codec, layer table)
-    16+H    ...   layer payloads, in layer-table order, back to back
-    [end-32 32    HMAC-SHA256 of every byte before it, with a user's key: flags bit 0]
-
-Layers are stored in importance order, base first, each with its length and
-CRC32 in the layer table, so a file cut anywhere still yields every complete
-layer before the cut (``Bitstream.layers``) and says what is missing.
-Parsing is bounded: every length is checked against the limits below and
-against the bytes actually present before anything is allocated.
+Every version starts ``magic "TCB\\x1a" | major | minor | flags``; byte 6 bit 0 says a 32-byte
+HMAC-SHA256 trailer ends the file (``sign`` / ``verify``). The header (v1: JSON; v2: compact
+binary, ``format_v2``) holds the layer table; the payloads follow back to back in its order, each
+with its length and CRC32 in the table, so a file cut anywhere still yields every complete layer
+before the cut (``Bitstream.layers``) and says what is missing. Parsing is bounded: every length is
+checked against the limits in ``header`` and against the bytes present before anything is allocated.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 import zlib
-from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from taskcodec.codec import format_v1, format_v2
+from taskcodec.codec.header import (FLAG_MAC, MAC_BYTES, MAGIC, MAX_FILE_BYTES, MAX_PIXELS_PER_BYTE,
+                                    MIN_PIXEL_ALLOWANCE, Bitstream, Header, LayerEntry, layer_name)
 from taskcodec.errors import BitstreamError
 
-MAGIC = b"TCB\x1a"
-VERSION = (1, 0)
-PREAMBLE = struct.Struct("<4sBBHII")
-MAX_HEADER_BYTES = 1 << 20
-MAX_LAYERS = 4096
-MAX_SIDE = 65535
-MAX_FILE_BYTES = 1 << 31
-# Decoding allocates a few bytes per pixel, so the pixel count a header may declare is bounded by the
-# bytes actually present: a forged 1 kB header cannot ask for a 65535x65535 canvas. Real streams sit far
-# below this (a 640x480 photo at the lowest quality is ~500 bytes: ~600 pixels per byte).
-MAX_PIXELS_PER_BYTE = 16384
-MIN_PIXEL_ALLOWANCE = 1 << 22
+__all__ = ["Bitstream", "Header", "LayerEntry", "MAGIC", "VERSION", "annotate", "entry_for", "pack", "packed_size",
+           "parse_header", "read", "resolve", "sign", "unpack", "verify", "version_of"]
+
+VERSION = format_v2.VERSION  # what this build writes
+READS = {1: format_v1, 2: format_v2}
+FLAGS_OFFSET = 6
 
 
-class LayerEntry(BaseModel):
-    """One row of the layer table."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    index: int = Field(ge=0)
-    kind: str = Field(pattern=r"^(base|object|background)$")
-    label: str | None = None
-    box: tuple[float, float, float, float] | None = None  # the detection box, pixels
-    importance: float | None = None
-    quality: int | None = Field(default=None, ge=0, le=100)
-    length: int = Field(ge=0, le=MAX_FILE_BYTES)
-    crc32: int = Field(ge=0, le=0xFFFFFFFF)
-    meta: dict[str, Any] = Field(default_factory=dict)  # codec-specific geometry
-
-
-class Header(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    width: int = Field(ge=1, le=MAX_SIDE)
-    height: int = Field(ge=1, le=MAX_SIDE)
-    codec: str
-    codec_version: str
-    settings: dict[str, Any] = Field(default_factory=dict)
-    encoding_uid: str
-    policy_id: int | None = None
-    policy_hash: str | None = None
-    task: str | None = None
-    layers: tuple[LayerEntry, ...] = Field(max_length=MAX_LAYERS)
-
-
-@dataclass
-class Bitstream:
-    header: Header
-    payloads: list[bytes]  # the complete, CRC-verified prefix of the layer table
-    problems: list[str] = field(default_factory=list)  # what is missing or corrupt after the prefix
-    corrupt: bool = False  # a layer failed its CRC (damage), as opposed to a file cut short
-    signed: bool = False  # flags bit 0: an HMAC-SHA256 trailer (checked by ``verify``, with the key)
-
-    @property
-    def complete(self) -> bool:
-        return len(self.payloads) == len(self.header.layers)
-
-    @property
-    def layers(self) -> tuple[LayerEntry, ...]:
-        return self.header.layers[: len(self.payloads)]
-
-
-def pack(header: Header, payloads: list[bytes]) -> bytes:
+def pack(header: Header, payloads: list[bytes], annotation: dict[str, Any] | None = None) -> bytes:
     if len(payloads) != len(header.layers):
         raise ValueError("one payload per layer-table entry")
     for entry, data in zip(header.layers, payloads):
         if entry.length != len(data) or entry.crc32 != zlib.crc32(data):
             raise ValueError(f"layer {entry.index}: table length/CRC do not match its payload")
-    hdr = header.model_dump_json(exclude_none=True).encode()
-    if len(hdr) > MAX_HEADER_BYTES:
-        raise ValueError(f"header of {len(hdr)} bytes exceeds {MAX_HEADER_BYTES}")
-    return PREAMBLE.pack(MAGIC, *VERSION, 0, len(hdr), zlib.crc32(hdr)) + hdr + b"".join(payloads)
+    return format_v2.pack(header, payloads, annotation)
 
 
-FLAG_MAC = 1
-MAC_BYTES = 32
+def packed_size(header: Header, payloads: list[bytes]) -> int:
+    return len(format_v2.pack(header, payloads))
+
+
+def entry_for(payload: bytes, **fields: Any) -> LayerEntry:
+    return LayerEntry(length=len(payload), crc32=zlib.crc32(payload), **fields)
+
+
+def annotate(data: bytes, task: str | None, labels: tuple[str, ...] | list[str] | None) -> bytes:
+    """``data`` rewritten with an annotation chunk (task text and the policy's labels), so the file
+    explains itself without a store. Signed files must be annotated before signing."""
+    bs = unpack(data)
+    if bs.signed:
+        raise ValueError("annotate before signing: the signature covers the header")
+    if not bs.complete:
+        raise ValueError("cannot annotate an incomplete stream")
+    header = bs.header.model_copy(update={"policy_labels": tuple(labels) if labels is not None else None})
+    return format_v2.pack(header, bs.payloads, {"task": task, "labels": list(labels) if labels is not None else None})
+
+
+def resolve(header: Header, task: str | None, labels: tuple[str, ...] | list[str]) -> Header:
+    """``header`` with the label names and task text a v2 header leaves to the store filled in."""
+    labels = tuple(labels)
+    layers = tuple(e.model_copy(update={"label": labels[e.label_index]})
+                   if e.label is None and e.label_index is not None and e.label_index < len(labels) else e
+                   for e in header.layers)
+    return header.model_copy(update={"task": header.task or task, "policy_labels": labels, "layers": layers})
 
 
 def sign(data: bytes, key: bytes) -> bytes:
@@ -114,9 +70,12 @@ def sign(data: bytes, key: bytes) -> bytes:
     import hashlib
     import hmac
 
-    magic, major, minor, flags, hlen, hcrc = PREAMBLE.unpack_from(data)
-    body = PREAMBLE.pack(magic, major, minor, flags | FLAG_MAC, hlen, hcrc) + data[PREAMBLE.size:]
+    body = data[:FLAGS_OFFSET] + bytes([data[FLAGS_OFFSET] | FLAG_MAC]) + data[FLAGS_OFFSET + 1:]
     return body + hmac.new(key, body, hashlib.sha256).digest()
+
+
+def _flags(data: bytes) -> int:
+    return data[FLAGS_OFFSET] if len(data) > FLAGS_OFFSET else 0
 
 
 def verify(data: bytes, key: bytes, path: object | None = None) -> None:
@@ -124,7 +83,7 @@ def verify(data: bytes, key: bytes, path: object | None = None) -> None:
     import hashlib
     import hmac
 
-    if len(data) < PREAMBLE.size or not PREAMBLE.unpack_from(data)[3] & FLAG_MAC:
+    if len(data) < 8 or not _flags(data) & FLAG_MAC:
         raise BitstreamError("not signed, but a MAC key is set (TASKCODEC_MAC_KEY_FILE): cannot prove it unchanged",
                              path)
     body, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
@@ -133,48 +92,32 @@ def verify(data: bytes, key: bytes, path: object | None = None) -> None:
                              path)
 
 
-def entry_for(payload: bytes, **fields: Any) -> LayerEntry:
-    return LayerEntry(length=len(payload), crc32=zlib.crc32(payload), **fields)
-
-
-def packed_size(header: Header, payloads: list[bytes]) -> int:
-    return PREAMBLE.size + len(header.model_dump_json(exclude_none=True).encode()) + sum(map(len, payloads))
+def version_of(data: bytes, path: object | None = None) -> tuple[int, int]:
+    """The container version a file declares; refuses what is not a taskcodec bitstream."""
+    if len(data) < 8:
+        raise BitstreamError(f"file is {len(data)} bytes, too short for a taskcodec bitstream", path)
+    if data[:4] != MAGIC:
+        raise BitstreamError("not a taskcodec bitstream (bad magic bytes)", path)
+    major, minor = data[4], data[5]
+    if major not in READS:
+        raise BitstreamError(f"bitstream version {major}.{minor} is not supported (this build reads "
+                             f"{', '.join(f'{v}.x' for v in READS)})", path)
+    return major, minor
 
 
 def parse_header(data: bytes, path: object | None = None) -> tuple[Header, int]:
     """Validate the preamble and header; returns the header and the payload offset."""
-    if len(data) < PREAMBLE.size:
-        raise BitstreamError(f"file is {len(data)} bytes, too short for a taskcodec bitstream", path)
-    magic, major, minor, _flags, hlen, hcrc = PREAMBLE.unpack_from(data)  # flags: see unpack
-    if magic != MAGIC:
-        raise BitstreamError("not a taskcodec bitstream (bad magic bytes)", path)
-    if major != VERSION[0]:
-        raise BitstreamError(f"bitstream version {major}.{minor} is not supported (this build reads {VERSION[0]}.x)", path)
-    if hlen > MAX_HEADER_BYTES:
-        raise BitstreamError(f"header length {hlen} exceeds the limit of {MAX_HEADER_BYTES} bytes (forged or corrupt)", path)
-    if PREAMBLE.size + hlen > len(data):
-        raise BitstreamError(f"file is truncated inside the header ({len(data)} of {PREAMBLE.size + hlen} header bytes)", path)
-    hdr = data[PREAMBLE.size : PREAMBLE.size + hlen]
-    if zlib.crc32(hdr) != hcrc:
-        raise BitstreamError("header is corrupt (CRC32 mismatch)", path)
-    try:
-        header = Header.model_validate(json.loads(hdr))
-    except (ValueError, ValidationError) as exc:
-        first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
-        where = ".".join(str(p) for p in first["loc"]) or "header"
-        raise BitstreamError(f"header field {where!r} is invalid: {first['msg']}", path) from None
-    for i, entry in enumerate(header.layers):
-        if entry.index != i:
-            raise BitstreamError(f"layer table entry {i} has index {entry.index}", path)
-    return header, PREAMBLE.size + hlen
+    major, _ = version_of(data, path)
+    return READS[major].parse_header(data, path)
 
 
 def unpack(data: bytes, path: object | None = None) -> Bitstream:
     """Parse a bitstream; the header must be intact, layers are kept up to the first bad one."""
     if len(data) > MAX_FILE_BYTES:
         raise BitstreamError(f"file of {len(data)} bytes exceeds {MAX_FILE_BYTES}", path)
-    header, offset = parse_header(data, path)
-    signed = bool(PREAMBLE.unpack_from(data)[3] & FLAG_MAC)
+    version = version_of(data, path)
+    header, offset = READS[version[0]].parse_header(data, path)
+    signed = bool(_flags(data) & FLAG_MAC)
     if signed:  # the trailer is not a layer; ``verify`` checks it
         data = data[:-MAC_BYTES] if len(data) - MAC_BYTES >= offset else data[:offset]
     allowance = max(MIN_PIXEL_ALLOWANCE, MAX_PIXELS_PER_BYTE * len(data))
@@ -184,29 +127,30 @@ def unpack(data: bytes, path: object | None = None) -> Bitstream:
     payloads: list[bytes] = []
     problems: list[str] = []
     corrupt = False
+    pos = offset
     for entry in header.layers:
-        end = offset + entry.length
+        end = pos + entry.length
         if end > len(data):
-            have = max(0, len(data) - offset)
+            have = max(0, len(data) - pos)
             problems.append(
-                f"file is truncated: layer {entry.index} ({_name(entry)}) has {have} of {entry.length} bytes; "
+                f"file is truncated: layer {entry.index} ({layer_name(entry)}) has {have} of {entry.length} bytes; "
                 f"layers {entry.index}..{len(header.layers) - 1} are missing"
             )
             break
-        chunk = data[offset:end]
+        chunk = data[pos:end]
         if zlib.crc32(chunk) != entry.crc32:
             problems.append(
-                f"layer {entry.index} ({_name(entry)}) is corrupt (CRC32 mismatch); "
+                f"layer {entry.index} ({layer_name(entry)}) is corrupt (CRC32 mismatch); "
                 f"layers {entry.index}..{len(header.layers) - 1} are not used"
             )
             corrupt = True
             break
         payloads.append(chunk)
-        offset = end
+        pos = end
     else:
-        if offset != len(data):
-            problems.append(f"{len(data) - offset} unexpected bytes after the last layer were ignored")
-    return Bitstream(header, payloads, problems, corrupt, signed)
+        if pos != len(data):
+            problems.append(f"{len(data) - pos} unexpected bytes after the last layer were ignored")
+    return Bitstream(header, payloads, problems, corrupt, signed, version, offset)
 
 
 def read(path, mac_key: bytes | None = None) -> Bitstream:
@@ -224,7 +168,3 @@ def read(path, mac_key: bytes | None = None) -> Bitstream:
     if mac_key is not None:
         verify(data, mac_key, p)
     return unpack(data, p)
-
-
-def _name(entry: LayerEntry) -> str:
-    return entry.kind if entry.kind == "base" else f"{entry.kind} '{entry.label}'"

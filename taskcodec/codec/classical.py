@@ -1,24 +1,26 @@
-"""``classical``: a layered codec built from Pillow's AVIF/WebP, one pixel coded once.
+"""``classical``: a layered codec of raw AV1 key frames, one pixel coded once, objects predicted from the base.
 
 Layers, in the order they are written::
 
-    0  base     whole image at 1/f scale (f = 2, 4 or 8 by quality)   -> upsampled: the prediction P
-    1  object   rect_1 = box_1 + margin; owns rect_1                    -> pasted over P where it owns
-    2  object   rect_2 = box_2 + margin; owns rect_2 minus rect_1       -> ...
+    0  base     whole image at 1/f scale (f = 2, 4 or 8 by quality)     -> upsampled: the prediction P
+    1  object   rect_1 = grid(box_1 + margin); owns rect_1               -> P + residual_1 where it owns
+    2  object   rect_2 = grid(box_2 + margin); owns rect_2 minus rect_1  -> ...
     k  object   owns rect_k minus the union of rect_1..rect_{k-1}
 
-Ownership needs nothing but the rects in the layer table, so the decoder
-rebuilds every mask exactly, and any prefix of the layers decodes.
-Each object layer codes only the bounding box of the pixels it owns; inside
-it, pixels owned by earlier layers are replaced by the prediction P (smooth,
-cheap to code) and ignored at decode. So overlaps are paid once, and the base
-keeps the context around objects that detectors rely on.
+The geometry is derived, not stored: the layer table holds each object's box on the 8-pixel coding grid
+and its scale; the rect (box plus margin, outward to the grid), the pixels it owns, the bounding box of
+those (the crop) and the coded raster's size follow from them, identically at both ends
+(``object_geometry``). Any prefix of the layers decodes.
 
-Quality follows importance: layer quality = Q + the policy's offset for the
-object's tier (high / medium / low). Detail follows size: a layer whose rect
-is longer than ``target = 64 + 3.2 * quality`` pixels is coded at
-``long side / target`` scale (capped at 4), since a detector needs less
-detail on a large object than on a small one.
+Prediction (``pred = 1``, the default): an object layer codes the residual ``x - P`` over its crop,
+offset by 128 (pixels it does not own: 0), so it spends bits only on what the base lacks. ``pred = 0``
+codes the pixels themselves, with P where it does not own (the v1 design). docs/benchmarks.md has the
+measurement that chose the default.
+
+Quality follows importance: layer quality = Q + the policy's offset for the object's tier. Detail
+follows size: a crop longer than ``target = 64 + 3.2 * quality`` pixels is coded at ``long side /
+target`` scale (at most 4, in 1/16 steps). Rasters are AV1 (SVT-AV1 encodes, dav1d decodes) with no
+container; ``format`` = ``avif`` or ``webp`` uses Pillow's instead (container included).
 """
 
 from __future__ import annotations
@@ -31,73 +33,105 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from taskcodec.codec import classical_v1
 from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
+from taskcodec.codec.format_v2 import GRID, box_of_grid, grid_box
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
-from taskcodec.codec.raster import choose_format, decode_raster, encode_raster, resize
+from taskcodec.codec.raster import decode_raster, encode_raster, resize
 from taskcodec.decisions import ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "classical"
-CODEC_VERSION = "1"
+CODEC_VERSION = "2"
+READS = ("1", "2")
 GREY = 128
+MAX_SCALE16 = 64
 
 
 class ClassicalParams(BaseModel):
     """Settings of the ``classical`` codec (``Params`` is the name every codec shares)."""
 
-
     quality: int = Field(default=60, ge=1, le=100, description="1-100, higher = better.")
     budget_bytes: int | None = Field(default=None, ge=1)
-    format: Literal["auto", "avif", "webp"] = "auto"
+    format: Literal["auto", "av1", "avif", "webp"] = "auto"
     quality_offset: dict[str, int] = Field(default_factory=lambda: {"high": 0, "medium": -10, "low": -20})
     background: Literal["coarse", "none"] = "coarse"
     full: bool = Field(default=False, description="Whole-image mode: the base at full resolution, no objects.")
+    predict: bool = Field(default=True, description="Object layers code the residual over the upsampled base.")
 
 
 Params = ClassicalParams
 
 
+def raster_format(fmt: str) -> str:
+    return "av1" if fmt == "auto" else fmt
+
+
 def base_plan(quality: int) -> tuple[int, int]:
-    """(downscale factor, AVIF quality) of the base layer for a requested quality."""
+    """(downscale factor, quality) of the base layer for a requested quality."""
     factor = 2 if quality >= 85 else 4 if quality >= 40 else 8
     return factor, max(1, quality - 10)
 
 
-def object_scale(rect: tuple[int, int, int, int], quality: int) -> float:
+def object_scale16(rect: tuple[int, int, int, int], quality: int) -> int:
+    """The downscale of an object's raster, in 1/16 steps (16 = full resolution, 64 = 1/4)."""
     long_side = max(rect[2] - rect[0], rect[3] - rect[1])
     target = 64 + 3.2 * quality
-    return round(min(4.0, max(1.0, long_side / target)), 3)
+    return int(round(16 * min(4.0, max(1.0, long_side / target))))
+
+
+def object_rect(grid, width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixels an object layer may own: its grid box plus a margin, rounded outward onto the grid."""
+    rect = box_of_grid(grid_box(expand(box_of_grid(grid, width, height), width, height), width, height),
+                       width, height)
+    return tuple(int(v) for v in rect)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    rect: tuple[int, int, int, int]
+    own: np.ndarray  # bool, over rect: pixels no earlier layer owns
+    crop: tuple[int, int, int, int]  # bounding box of ``own``, image pixels
+    size: tuple[int, int]  # the coded raster's width and height
+
+
+def object_geometry(grid, scale16: int, taken: np.ndarray) -> Geometry | None:
+    """Everything an object layer codes, from its table row and the pixels earlier layers own (``taken``);
+    None when it would own nothing."""
+    h, w = taken.shape
+    x0, y0, x1, y1 = rect = object_rect(grid, w, h)
+    own = ~taken[y0:y1, x0:x1]
+    if not own.any():
+        return None
+    ys, xs = np.nonzero(own)
+    crop = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1)
+    cw, ch = crop[2] - crop[0], crop[3] - crop[1]
+    size = (max(1, (cw * 16 + scale16 // 2) // scale16), max(1, (ch * 16 + scale16 // 2) // scale16))
+    return Geometry(rect, own, crop, size)
 
 
 def _base_layer(pixels: np.ndarray, factor: int, quality: int, fmt: str) -> tuple[LayerEntry, bytes, np.ndarray]:
     h, w = pixels.shape[:2]
     sw, sh = max(1, math.ceil(w / factor)), max(1, math.ceil(h / factor))
-    f = "avif" if fmt == "auto" else fmt
-    payload = encode_raster(resize(pixels, sw, sh), f, quality)
-    entry = entry_for(payload, index=0, kind="base", label="background", quality=quality,
-                      meta={"format": f, "size": [sw, sh], "scale": factor})
-    prediction = resize(decode_raster(payload, f, (sw, sh), "base layer"), w, h)
+    payload = encode_raster(resize(pixels, sw, sh), fmt, quality)
+    entry = entry_for(payload, index=0, kind="base", label="background", quality=quality, meta={"scale": factor})
+    prediction = resize(decode_raster(payload, fmt, (sw, sh), "base layer"), w, h)
     return entry, payload, prediction
 
 
-def _object_layer(pixels, prediction, own, rect, index, req: ObjectRequest, quality: int, scale: float, fmt: str):
-    x0, y0, x1, y1 = rect
-    ys, xs = np.nonzero(own)
-    cx0, cy0, cx1, cy1 = x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1
-    crop_own = own[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-    raster = pixels[cy0:cy1, cx0:cx1].copy()
-    raster[~crop_own] = prediction[cy0:cy1, cx0:cx1][~crop_own]
-    cw, ch = cx1 - cx0, cy1 - cy0
-    sw, sh = max(1, round(cw / scale)), max(1, round(ch / scale))
-    f = choose_format(fmt, sw, sh)
-    payload = encode_raster(resize(raster, sw, sh), f, quality)
-    entry = entry_for(
-        payload, index=index, kind="object", label=req.label, box=req.box, importance=req.importance,
-        quality=quality,
-        meta={"format": f, "rect": list(rect), "crop": [cx0, cy0, cx1, cy1], "size": [sw, sh],
-              "scale": scale, "object_index": req.object_index},
-    )
-    return entry, payload
+def _object_raster(pixels, prediction, g: Geometry, predict: bool) -> np.ndarray:
+    cx0, cy0, cx1, cy1 = g.crop
+    x0, y0 = g.rect[:2]
+    own = g.own[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    pred = prediction[cy0:cy1, cx0:cx1] if prediction is not None else np.full((cy1 - cy0, cx1 - cx0, 3), GREY, np.uint8)
+    if not predict:
+        raster = pixels[cy0:cy1, cx0:cx1].copy()
+        raster[~own] = pred[~own]
+        return resize(raster, *g.size)
+    residual = pixels[cy0:cy1, cx0:cx1].astype(np.float32) - pred.astype(np.float32)
+    residual[~own] = 0
+    small = resize(residual, *g.size)
+    return np.clip(np.rint(small + GREY), 0, 255).astype(np.uint8)
 
 
 def encode(
@@ -107,25 +141,30 @@ def encode(
     *,
     policy_id: int | None = None,
     policy_hash: str | None = None,
+    policy_labels: tuple[str, ...] | None = None,
     task: str | None = None,
     encoding_uid: str | None = None,
 ) -> EncodeResult:
     """Encode an RGB image into a layered bitstream; objects in ``requests`` order."""
     t0 = time.perf_counter()
     h, w = pixels.shape[:2]
-    fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, params.model_dump(mode="json", exclude={"quality_offset"}),
-                           encoding_uid=encoding_uid, policy_id=policy_id, policy_hash=policy_hash, task=task)
+    fmt = raster_format(params.format)
+    settings = params.model_dump(mode="json", exclude={"quality_offset"})
+    settings["predict"] = params.predict and params.background == "coarse" and not params.full
+    fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, settings,
+                           encoding_uid=encoding_uid, policy_id=policy_id, policy_hash=policy_hash, task=task,
+                           policy_labels=policy_labels)
     writer = Writer(fields, params.budget_bytes)
 
     base_info = None
-    prediction = np.full_like(pixels, GREY)
+    prediction = None  # without a base, objects are coded as pixels (nothing to predict from)
     if params.full:
         requests = []
     if params.background == "coarse" or params.full:
         factor, bq = (1, params.quality) if params.full else base_plan(params.quality)
         tries = [(factor, bq), (factor, max(1, bq - 20)), (factor * 2, max(1, bq - 20)), (factor * 4, 1)]
         for factor, bq in tries:
-            entry, payload, pred = _base_layer(pixels, factor, bq, params.format)
+            entry, payload, pred = _base_layer(pixels, factor, bq, fmt)
             if writer.fits(entry, payload):
                 break
         else:
@@ -136,31 +175,37 @@ def encode(
         writer.add(entry, payload)
         prediction = pred
         base_info = {"quality": bq, "bytes": len(payload), "scale": factor}
+    predict = params.predict and prediction is not None
 
     taken = np.zeros((h, w), dtype=bool)
     owner = np.full((h, w), -1, dtype=np.int32)
     outcomes: list[ObjectOutcome] = []
     for req in requests:
-        rect = expand(req.box, w, h)
-        x0, y0, x1, y1 = rect
-        own = ~taken[y0:y1, x0:x1]
-        if not own.any():
+        grid = grid_box(req.box, w, h)
+        quality = clamp_quality(params.quality + params.quality_offset.get(req.tier, 0))
+        scale16 = object_scale16(object_rect(grid, w, h), quality)
+        g = object_geometry(grid, scale16, taken)
+        if g is None:
+            x0, y0, x1, y1 = object_rect(grid, w, h)
             outcomes.append(covered(req, owner[y0:y1, x0:x1], writer))
             continue
-        quality = clamp_quality(params.quality + params.quality_offset.get(req.tier, 0))
-        scale = object_scale(rect, quality)
         index = len(writer.entries)
 
-        def build(q, downgraded, rect=rect, own=own, req=req, scale=scale, index=index):
-            s = min(4.0, round(scale * 1.6, 3)) if downgraded else scale
-            entry, payload = _object_layer(pixels, prediction, own, rect, index, req, q, s, params.format)
-            return entry, payload, {"scale": s}
+        def build(q, downgraded, grid=grid, req=req, scale16=scale16, index=index):
+            s16 = min(MAX_SCALE16, round(scale16 * 1.6)) if downgraded else scale16
+            geo = object_geometry(grid, s16, taken)
+            payload = encode_raster(_object_raster(pixels, prediction, geo, predict), fmt, q)
+            entry = entry_for(payload, index=index, kind="object", label=req.label, box=req.box,
+                              importance=req.importance, quality=q,
+                              meta={"grid": list(grid), "scale16": s16})
+            return entry, payload, {"scale": s16 / 16}
 
         outcome = place(writer, req, quality, build)
         outcomes.append(outcome)
         if outcome.action != "drop":
+            x0, y0, x1, y1 = g.rect
+            owner[y0:y1, x0:x1][g.own] = index
             taken[y0:y1, x0:x1] = True
-            owner[y0:y1, x0:x1][own] = index
 
     header = writer.header(writer.entries)
     data = pack(header, writer.payloads)
@@ -175,22 +220,55 @@ class DecodeResult:
     base: np.ndarray  # the upsampled base alone (grey without one): what reconstruction starts from
 
 
-def _check_rect(r, w, h, what) -> tuple[int, int, int, int]:
-    if not (isinstance(r, (list, tuple)) and len(r) == 4 and all(isinstance(v, int) for v in r)):
-        raise BitstreamError(f"{what}: malformed rectangle {r!r}")
-    x0, y0, x1, y1 = r
-    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-        raise BitstreamError(f"{what}: rectangle {r} lies outside the {w}x{h} image")
-    return x0, y0, x1, y1
+def _int(meta, key, lo, hi, what) -> int:
+    v = meta.get(key)
+    if type(v) is not int or not lo <= v <= hi:
+        raise BitstreamError(f"{what}: {key} {v!r} is outside {lo}..{hi}")
+    return v
 
 
-def _size(meta, what, limit_w, limit_h) -> tuple[int, int]:
-    s = meta.get("size")
-    if not (isinstance(s, list) and len(s) == 2 and all(isinstance(v, int) and v >= 1 for v in s)):
-        raise BitstreamError(f"{what}: malformed raster size {s!r}")
-    if s[0] > limit_w or s[1] > limit_h:
-        raise BitstreamError(f"{what}: raster {s[0]}x{s[1]} is larger than the region it covers")
-    return s[0], s[1]
+def _grid(meta, w: int, h: int, what: str) -> list[int]:
+    g = meta.get("grid")
+    if not (isinstance(g, list) and len(g) == 4 and all(type(v) is int for v in g)
+            and 0 <= g[0] < g[2] <= -(-w // GRID) and 0 <= g[1] < g[3] <= -(-h // GRID)):
+        raise BitstreamError(f"{what}: grid box {g!r} lies outside the {w}x{h} image")
+    return g
+
+
+def _layers_v2(bs: Bitstream, max_objects: int | None):
+    """Yield (entry, raster over its region, rect, crop, own) for the v2 layers to use."""
+    hd = bs.header
+    w, h = hd.width, hd.height
+    fmt = raster_format(hd.settings.get("format", "auto"))
+    taken = np.zeros((h, w), dtype=bool)
+    predict = bool(hd.settings.get("predict"))
+    n_obj = 0
+    for entry, payload in zip(bs.layers, bs.payloads):
+        what = f"layer {entry.index} ({entry.kind})"
+        if entry.kind == "base":
+            factor = _int(entry.meta, "scale", 1, 64, what)
+            if entry.index != 0:
+                raise BitstreamError(f"{what}: a base layer must come first")
+            sw, sh = max(1, math.ceil(w / factor)), max(1, math.ceil(h / factor))
+            yield entry, resize(decode_raster(payload, fmt, (sw, sh), what), w, h), None, None, None
+            continue
+        if entry.kind != "object":
+            raise BitstreamError(f"{what}: classical streams have no {entry.kind} layers")
+        if max_objects is not None and n_obj >= max_objects:
+            break
+        g = object_geometry(_grid(entry.meta, w, h, what), _int(entry.meta, "scale16", 16, MAX_SCALE16, what), taken)
+        if g is None:
+            raise BitstreamError(f"{what}: owns no pixel (every pixel of its rect was sent before)")
+        cx0, cy0, cx1, cy1 = g.crop
+        raster = decode_raster(payload, fmt, g.size, what)
+        if predict:
+            raster = resize(raster.astype(np.float32) - GREY, cx1 - cx0, cy1 - cy0)
+        else:
+            raster = resize(raster, cx1 - cx0, cy1 - cy0)
+        x0, y0, x1, y1 = g.rect
+        taken[y0:y1, x0:x1] = True
+        n_obj += 1
+        yield entry, raster, g.rect, g.crop, predict
 
 
 def decode(bs: Bitstream, max_objects: int | None = None) -> DecodeResult:
@@ -198,41 +276,33 @@ def decode(bs: Bitstream, max_objects: int | None = None) -> DecodeResult:
     hd = bs.header
     if hd.codec != CODEC_ID:
         raise BitstreamError(f"bitstream was written by codec {hd.codec!r}, not {CODEC_ID!r}")
-    if hd.codec_version != CODEC_VERSION:
-        raise BitstreamError(f"bitstream codec version {hd.codec_version!r} is not supported (this build: {CODEC_VERSION})")
+    if hd.codec_version not in READS:
+        raise BitstreamError(f"bitstream codec version {hd.codec_version!r} is not supported (this build: "
+                             f"{', '.join(READS)})")
     w, h = hd.width, hd.height
     canvas = np.full((h, w, 3), GREY, dtype=np.uint8)
     base = canvas.copy()
     mask = np.zeros((h, w), dtype=bool)
     taken = np.zeros((h, w), dtype=bool)
     used: list[LayerEntry] = []
-    n_obj = 0
-    for entry, payload in zip(bs.layers, bs.payloads):
-        what = f"layer {entry.index} ({entry.kind})"
-        fmt = entry.meta.get("format")
-        if entry.kind == "base":
-            factor = entry.meta.get("scale")
-            if entry.index != 0 or not isinstance(factor, int) or factor < 1:
-                raise BitstreamError(f"{what}: malformed base layer entry")
-            sw, sh = _size(entry.meta, what, w, h)
-            canvas = resize(decode_raster(payload, fmt, (sw, sh), what), w, h).copy()
-            base = canvas.copy()
-            used.append(entry)
+    if hd.codec_version == "1":
+        rows = ((e, r, rect, crop, 0) for e, r, rect, crop in classical_v1.layers(bs, max_objects))
+    else:
+        rows = _layers_v2(bs, max_objects)
+    for entry, raster, rect, crop, pred in rows:
+        used.append(entry)
+        if rect is None:
+            canvas = raster.copy()
+            base = raster.copy()
             continue
-        if max_objects is not None and n_obj >= max_objects:
-            break
-        x0, y0, x1, y1 = _check_rect(entry.meta.get("rect"), w, h, what)
-        cx0, cy0, cx1, cy1 = _check_rect(entry.meta.get("crop"), w, h, what)
-        if not (x0 <= cx0 and y0 <= cy0 and cx1 <= x1 and cy1 <= y1):
-            raise BitstreamError(f"{what}: crop lies outside its rectangle")
-        sw, sh = _size(entry.meta, what, cx1 - cx0, cy1 - cy0)
-        raster = resize(decode_raster(payload, fmt, (sw, sh), what), cx1 - cx0, cy1 - cy0)
+        x0, y0, x1, y1 = rect
+        cx0, cy0, cx1, cy1 = crop
         own = np.zeros((h, w), dtype=bool)
         own[y0:y1, x0:x1] = ~taken[y0:y1, x0:x1]
         taken[y0:y1, x0:x1] = True
         sub = own[cy0:cy1, cx0:cx1]
+        if pred:
+            raster = np.clip(np.rint(base[cy0:cy1, cx0:cx1].astype(np.float32) + raster), 0, 255).astype(np.uint8)
         canvas[cy0:cy1, cx0:cx1][sub] = raster[sub]
         mask |= own
-        used.append(entry)
-        n_obj += 1
     return DecodeResult(canvas, mask, used, base)

@@ -69,11 +69,16 @@ DOWNGRADE = 25  # quality points a layer loses when it does not fit the budget
 
 def header_fields(codec: str, version: str, width: int, height: int, settings: dict[str, Any], *,
                   encoding_uid: str | None, policy_id: int | None, policy_hash: str | None,
-                  task: str | None) -> dict[str, Any]:
-    """Header fields every codec writes (all but the layer table)."""
+                  task: str | None, policy_labels: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Header fields every codec writes (all but the layer table). The encoding reference is 16 hex
+    digits (8 bytes in a v2 header); task and labels stay in the store unless the file is annotated."""
     return dict(width=width, height=height, codec=codec, codec_version=version, settings=settings,
-                encoding_uid=encoding_uid or uuid.uuid4().hex, policy_id=policy_id, policy_hash=policy_hash,
-                task=task)
+                encoding_uid=encoding_uid or new_uid(), policy_id=policy_id, policy_hash=policy_hash,
+                task=task, policy_labels=tuple(policy_labels) if policy_labels is not None else None)
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 def covered(req: ObjectRequest, owners: np.ndarray, writer: Writer) -> ObjectOutcome:

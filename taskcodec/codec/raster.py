@@ -1,4 +1,5 @@
-"""Encode/decode one raster (a layer's pixels) with Pillow's AVIF, WebP or JPEG."""
+"""Encode/decode one raster (a layer's pixels): raw AV1 (SVT-AV1 / dav1d through PyAV, no container),
+or Pillow's AVIF, WebP or JPEG (v1 streams)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from taskcodec.codec.av1 import decode_av1, encode_av1
 from taskcodec.errors import BitstreamError
 
-FORMATS = {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG"}
+FORMATS = {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG", "av1": "AV1"}
 AUTO_WEBP_BELOW = 96 * 96  # AVIF's container costs ~330 bytes, WebP's ~30: small rasters go WebP
 
 
@@ -22,6 +24,8 @@ def choose_format(fmt: str, width: int, height: int) -> str:
 
 
 def encode_raster(pixels: np.ndarray, fmt: str, quality: int) -> bytes:
+    if fmt == "av1":
+        return encode_av1(pixels, quality)
     buf = io.BytesIO()
     img = Image.fromarray(np.ascontiguousarray(pixels))
     q = int(min(100, max(1, quality)))
@@ -40,6 +44,8 @@ def decode_raster(data: bytes, fmt: str, size: tuple[int, int], what: str) -> np
     """Decode a layer raster, refusing anything but the declared format and size (checked before decoding)."""
     if not isinstance(fmt, str) or fmt not in FORMATS:
         raise BitstreamError(f"{what}: unknown raster format {fmt!r}")
+    if fmt == "av1":
+        return decode_av1(data, size, what)
     w, h = size
     try:
         with warnings.catch_warnings():

@@ -156,6 +156,7 @@ def encode(
     *,
     policy_id: int | None = None,
     policy_hash: str | None = None,
+    policy_labels: tuple[str, ...] | None = None,
     task: str | None = None,
     encoding_uid: str | None = None,
     model: LoadedModel | None = None,
@@ -174,7 +175,7 @@ def encode(
     lh, lw = y.shape[-2:]
     settings = {**params.model_dump(mode="json", exclude={"quality_offset"}), "model": lm.model_id}
     fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, settings, encoding_uid=encoding_uid,
-                           policy_id=policy_id, policy_hash=policy_hash, task=task)
+                           policy_id=policy_id, policy_hash=policy_hash, task=task, policy_labels=policy_labels)
     writer = Writer(fields, params.budget_bytes)
     base_entry = entry_for(z_payload, index=0, kind="base", label="background", quality=None,
                            meta={"latent": [lh, lw], "hyper": list(z.shape[-2:]), "scale": PAD})

@@ -1,0 +1,128 @@
+"""A raster as raw AV1: SVT-AV1 encodes, dav1d decodes (both in PyAV's FFmpeg), no container.
+
+A payload is the low-overhead OBU stream of one 4:2:0 8-bit key frame (sequence header and frame
+OBUs) without its leading temporal delimiter, which ``decode_av1`` puts back. Sides SVT-AV1 cannot
+code are padded (``coded_size``) and cropped after decoding; a raster with a side over 16384 (SVT-AV1's
+limit) is cut into tiles, each an independent key frame prefixed by its varint length.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from fractions import Fraction
+
+import numpy as np
+
+from taskcodec.errors import BitstreamError
+
+MIN_SIDE = 8  # SVT-AV1 refuses sides under 4; smaller rasters are edge-padded to this and cropped
+MAX_SIDE = 16384  # SVT-AV1's largest frame side; larger rasters are tiled
+PRESET = 6  # SVT-AV1 speed preset (0 slowest .. 13 fastest)
+TEMPORAL_DELIMITER = b"\x12\x00"  # the OBU every temporal unit starts with; dropped, and put back to decode
+os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration to stderr otherwise
+
+
+def crf(quality: int) -> int:
+    """Quality 1-100 onto AV1's quantiser scale 63-0 (libavif's mapping)."""
+    return int(round((100 - min(100, max(1, quality))) * 63 / 100))
+
+
+def coded_size(width: int, height: int) -> tuple[int, int]:
+    """The size a tile is coded at: sides under 8 are padded to 8, and a side under 32 beside one
+    over 64 is padded to 32 (SVT-AV1 4.1 never returns on such strips, e.g. 16x65 or 24x200)."""
+    w, h = max(width, MIN_SIDE), max(height, MIN_SIDE)
+    if max(w, h) > 64:
+        w, h = max(w, 32), max(h, 32)
+    return w, h
+
+
+def _cuts(side: int) -> list[tuple[int, int]]:
+    n = math.ceil(side / MAX_SIDE)
+    step = math.ceil(side / n)
+    return [(i, min(side, i + step)) for i in range(0, side, step)]
+
+
+def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The (x0, y0, x1, y1) tiles of a raster, row by row: one unless a side exceeds MAX_SIDE."""
+    return [(x0, y0, x1, y1) for y0, y1 in _cuts(height) for x0, x1 in _cuts(width)]
+
+
+def _encode_tile(pixels: np.ndarray, quality: int) -> bytes:
+    import av
+
+    h, w = pixels.shape[:2]
+    pw, ph = coded_size(w, h)
+    if (ph, pw) != (h, w):
+        pixels = np.pad(pixels, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    cc = av.CodecContext.create("libsvtav1", "w")
+    cc.width, cc.height, cc.pix_fmt, cc.time_base = pw, ph, "yuv420p", Fraction(1, 25)
+    cc.options = {"crf": str(crf(quality)), "preset": str(PRESET)}
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24").reformat(format="yuv420p")
+    data = b"".join(bytes(p) for p in [*cc.encode(frame), *cc.encode(None)])
+    return data[len(TEMPORAL_DELIMITER):] if data.startswith(TEMPORAL_DELIMITER) else data
+
+
+def _decode_tile(data: bytes, w: int, h: int, what: str) -> np.ndarray:
+    import av
+
+    pw, ph = coded_size(w, h)
+    try:
+        cc = av.CodecContext.create("libdav1d", "r")
+        cc.options = {"max_frame_delay": "1"}
+        frames = [*cc.decode(av.Packet(TEMPORAL_DELIMITER + data)), *cc.decode(None)]
+    except Exception as exc:  # PyAV raises its own error types on damaged data
+        raise BitstreamError(f"{what}: AV1 payload does not decode ({exc})") from None
+    if len(frames) != 1:
+        raise BitstreamError(f"{what}: AV1 payload holds {len(frames)} frames, not 1")
+    if (frames[0].width, frames[0].height) != (pw, ph):
+        raise BitstreamError(f"{what}: payload is {frames[0].width}x{frames[0].height}, the layer table says {pw}x{ph}")
+    return frames[0].to_ndarray(format="rgb24")[:h, :w]
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def encode_av1(pixels: np.ndarray, quality: int) -> bytes:
+    h, w = pixels.shape[:2]
+    parts = tiles(w, h)
+    if len(parts) == 1:
+        return _encode_tile(pixels, quality)
+    out = bytearray()
+    for x0, y0, x1, y1 in parts:
+        tile = _encode_tile(pixels[y0:y1, x0:x1], quality)
+        out += _varint(len(tile)) + tile
+    return bytes(out)
+
+
+def decode_av1(data: bytes, size: tuple[int, int], what: str) -> np.ndarray:
+    w, h = size
+    parts = tiles(w, h)
+    if len(parts) == 1:
+        return np.ascontiguousarray(_decode_tile(data, w, h, what))
+    out = np.empty((h, w, 3), np.uint8)
+    pos = 0
+    for x0, y0, x1, y1 in parts:
+        n = shift = 0
+        while True:
+            if pos >= len(data) or shift > 35:
+                raise BitstreamError(f"{what}: AV1 tile table is truncated")
+            b = data[pos]
+            pos += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        if pos + n > len(data):
+            raise BitstreamError(f"{what}: AV1 tile table is truncated")
+        out[y0:y1, x0:x1] = _decode_tile(data[pos:pos + n], x1 - x0, y1 - y0, what)
+        pos += n
+    if pos != len(data):
+        raise BitstreamError(f"{what}: {len(data) - pos} bytes after the last AV1 tile")
+    return out
