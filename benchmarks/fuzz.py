@@ -96,6 +96,7 @@ def _pack(body: dict, payloads: list[bytes], fix_crcs: bool = True) -> bytes:
     if fix_crcs:
         for entry, p in zip(body["layers"], payloads):
             if isinstance(entry, dict):
+                entry.pop("crc", None)
                 entry["crc32"], entry["length"] = zlib.crc32(p), len(p)
     blob = json.dumps(body).encode()
     return format_v1.PREAMBLE.pack(bsm.MAGIC, 1, 0, 0, len(blob), zlib.crc32(blob)) + blob + b"".join(payloads)

@@ -171,3 +171,26 @@ def test_a_v1_file_still_decodes_exactly():
     assert [(e.kind, e.label) for e in bs.layers] == [("base", "background"), ("object", "face"), ("object", "person")]
     dec = classical.decode(bs)
     assert (dec.pixels == np.asarray(Image.open(here / "v1_classical.decoded.png"))).all()
+
+
+def test_a_stream_written_by_one_process_decodes_identically_in_another(astronaut_pixels, tmp_path):
+    """The writer decodes its own stream too; this process must get the same pixels, bit for bit."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "in.npy", astronaut_pixels[:200, :300])
+    code = f"""
+import numpy as np
+from taskcodec.codec import bitstream, classical
+from taskcodec.decisions import ObjectRequest
+px = np.load({str(tmp_path / "in.npy")!r})
+reqs = [ObjectRequest(object_index=0, label="face", box=(177, 66, 272, 161), importance=1.0, tier="high"),
+        ObjectRequest(object_index=1, label="person", box=(20, 20, 120, 190), importance=0.5, tier="medium")]
+r = classical.encode(px, reqs, classical.ClassicalParams(quality=45))
+open({str(tmp_path / "s.tcb")!r}, "wb").write(r.data)
+np.save({str(tmp_path / "writer.npy")!r}, classical.decode(bitstream.unpack(r.data)).pixels)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    bs = bsm.read(tmp_path / "s.tcb")
+    assert bs.version == (2, 0) and len(bs.layers) == 3
+    assert (classical.decode(bs).pixels == np.load(tmp_path / "writer.npy")).all()

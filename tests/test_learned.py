@@ -361,3 +361,17 @@ def test_train_codec_cli_runs_with_its_progress_bar(tmp_path):
     assert r.exit_code == 0, r.output
     assert "step      2/2" in r.output and (tmp_path / "run" / "checkpoint.safetensors").is_file()
     assert (tmp_path / "run" / "log.jsonl").read_text().count("\n") >= 1
+
+
+def test_learned_streams_are_v2_and_the_same_layers_in_a_v1_container_decode_the_same(astronaut_pixels, tiny):
+    from taskcodec.codec import format_v1
+
+    reqs = [req(0, FACE), req(1, ROCKET, 0.2, "rocket")]  # low importance: a negative rate level
+    r = learned.encode(astronaut_pixels, reqs, learned.Params(quality=20, background_quality=5), model=tiny)
+    bs = bsm.unpack(r.data)
+    assert bs.version == (2, 0) and [e.kind for e in bs.layers] == ["base", "object", "object", "background"]
+    assert [e.meta.get("level") for e in bs.layers] == [e.meta.get("level") for e in r.header.layers]
+    assert min(e.meta["level"] for e in bs.layers[1:]) < 0
+    v1 = bsm.unpack(format_v1.pack(r.header, bs.payloads))
+    assert v1.version == (1, 0)
+    assert (learned.decode(v1, model=tiny).pixels == learned.decode(bs, model=tiny).pixels).all()

@@ -114,7 +114,7 @@ def _damage(tcb, tmp_path, layer: int):
 def test_a_damaged_stream_fails_unless_best_effort_and_no_layer_always_fails(tcb, tmp_path):
     bad = _damage(tcb, tmp_path, 1)
     r = cli("decode", bad, "--for", "human", "--out", tmp_path / "x.png", code=1)
-    assert "CRC32 mismatch" in r.output and "--best-effort" in r.output and not (tmp_path / "x.png").exists()
+    assert "CRC mismatch" in r.output and "--best-effort" in r.output and not (tmp_path / "x.png").exists()
     cli("decode", bad, "--for", "human", "--best-effort", "--out", tmp_path / "x.png")
     worst = _damage(tcb, tmp_path, 0)
     r = cli("decode", worst, "--for", "human", "--best-effort", "--out", tmp_path / "y.png", code=1)
@@ -198,9 +198,6 @@ def test_json_reports_and_folder_inputs_for_batch_commands(prefect_server, home,
 def test_a_mac_key_signs_every_stream_and_catches_a_forged_payload(home, astronaut, tmp_path, monkeypatch):
     """CRCs are not authentication: a payload changed with its CRC recomputed decodes to other pixels,
     unless the stream is signed and the reader checks the signature."""
-    import struct
-    import zlib
-
     from taskcodec.codec import bitstream as bsm
     from taskcodec.settings import get_settings
 
@@ -211,16 +208,18 @@ def test_a_mac_key_signs_every_stream_and_catches_a_forged_payload(home, astrona
     tcb = make_tcb(astronaut, TASK, tmp_path / "s.tcb", quality=30)
     assert json.loads(cli("info", tcb, "--json").stdout)[0]["signed"] is True
     cli("decode", tcb, "--for", "human", "--out", tmp_path / "ok.png")
-    # forge: change the base layer, recompute its CRC and the header's, drop the (now wrong) signature
+    # forge: change the base layer, recompute its CRC and the header's, keep the (now wrong) signature
+    from taskcodec.codec import format_v2
+
     data = tcb.read_bytes()
-    header, offset = bsm.parse_header(data)
-    body = header.model_dump(mode="json")
-    base = bytearray(data[offset:offset + header.layers[0].length])
+    bs = bsm.unpack(data)
+    payloads = list(bs.payloads)
+    base = bytearray(payloads[0])
     base[len(base) // 2] ^= 0x55
-    body["layers"][0]["crc32"] = zlib.crc32(bytes(base))
-    blob = json.dumps(body).encode()
-    rest = data[offset + header.layers[0].length:]
-    forged = struct.pack("<4sBBHII", bsm.MAGIC, 1, 0, 1, len(blob), zlib.crc32(blob)) + blob + bytes(base) + rest
+    payloads[0] = bytes(base)
+    layers = (bs.header.layers[0].model_copy(update={"crc": format_v2.layer_crc(payloads[0])}), *bs.header.layers[1:])
+    forged = bsm.pack(bs.header.model_copy(update={"layers": layers}), payloads)
+    forged = forged[:6] + bytes([forged[6] | 1]) + forged[7:] + data[-32:]
     (tmp_path / "forged.tcb").write_bytes(forged)
     r = cli("decode", tmp_path / "forged.tcb", "--for", "human", "--out", tmp_path / "f.png", code=1)
     assert "MAC mismatch" in r.output and not (tmp_path / "f.png").exists()

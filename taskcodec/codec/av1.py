@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from taskcodec.codec import varint
 from taskcodec.errors import BitstreamError
 
 MIN_SIDE = 8  # SVT-AV1 refuses sides under 4; smaller rasters are edge-padded to this and cropped
@@ -80,15 +81,6 @@ def _decode_tile(data: bytes, w: int, h: int, what: str) -> np.ndarray:
     return frames[0].to_ndarray(format="rgb24")[:h, :w]
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def encode_av1(pixels: np.ndarray, quality: int) -> bytes:
     h, w = pixels.shape[:2]
     parts = tiles(w, h)
@@ -97,7 +89,7 @@ def encode_av1(pixels: np.ndarray, quality: int) -> bytes:
     out = bytearray()
     for x0, y0, x1, y1 in parts:
         tile = _encode_tile(pixels[y0:y1, x0:x1], quality)
-        out += _varint(len(tile)) + tile
+        out += varint.encode(len(tile)) + tile
     return bytes(out)
 
 
@@ -109,16 +101,10 @@ def decode_av1(data: bytes, size: tuple[int, int], what: str) -> np.ndarray:
     out = np.empty((h, w, 3), np.uint8)
     pos = 0
     for x0, y0, x1, y1 in parts:
-        n = shift = 0
-        while True:
-            if pos >= len(data) or shift > 35:
-                raise BitstreamError(f"{what}: AV1 tile table is truncated")
-            b = data[pos]
-            pos += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
+        try:
+            n, pos = varint.decode(data, pos)
+        except ValueError:
+            raise BitstreamError(f"{what}: AV1 tile table is truncated") from None
         if pos + n > len(data):
             raise BitstreamError(f"{what}: AV1 tile table is truncated")
         out[y0:y1, x0:x1] = _decode_tile(data[pos:pos + n], x1 - x0, y1 - y0, what)

@@ -10,7 +10,6 @@ checked against the limits in ``header`` and against the bytes present before an
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from taskcodec.codec import format_v1, format_v2
@@ -30,7 +29,7 @@ def pack(header: Header, payloads: list[bytes], annotation: dict[str, Any] | Non
     if len(payloads) != len(header.layers):
         raise ValueError("one payload per layer-table entry")
     for entry, data in zip(header.layers, payloads):
-        if entry.length != len(data) or entry.crc32 != zlib.crc32(data):
+        if entry.length != len(data) or entry.crc != format_v2.layer_crc(data):
             raise ValueError(f"layer {entry.index}: table length/CRC do not match its payload")
     return format_v2.pack(header, payloads, annotation)
 
@@ -40,7 +39,7 @@ def packed_size(header: Header, payloads: list[bytes]) -> int:
 
 
 def entry_for(payload: bytes, **fields: Any) -> LayerEntry:
-    return LayerEntry(length=len(payload), crc32=zlib.crc32(payload), **fields)
+    return LayerEntry(length=len(payload), crc=format_v2.layer_crc(payload), **fields)
 
 
 def annotate(data: bytes, task: str | None, labels: tuple[str, ...] | list[str] | None) -> bytes:
@@ -138,9 +137,9 @@ def unpack(data: bytes, path: object | None = None) -> Bitstream:
             )
             break
         chunk = data[pos:end]
-        if zlib.crc32(chunk) != entry.crc32:
+        if READS[version[0]].layer_crc(chunk) != entry.crc:
             problems.append(
-                f"layer {entry.index} ({layer_name(entry)}) is corrupt (CRC32 mismatch); "
+                f"layer {entry.index} ({layer_name(entry)}) is corrupt (CRC mismatch); "
                 f"layers {entry.index}..{len(header.layers) - 1} are not used"
             )
             corrupt = True

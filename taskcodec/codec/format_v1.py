@@ -29,8 +29,15 @@ VERSION = (1, 0)
 PREAMBLE = struct.Struct("<4sBBHII")
 
 
+def layer_crc(payload: bytes) -> int:
+    return zlib.crc32(payload)
+
+
 def pack(header: Header, payloads: list[bytes]) -> bytes:
-    hdr = header.model_dump_json(exclude_none=True, exclude={"policy_labels"}).encode()
+    """A v1 file of ``header`` (each layer's checksum recomputed as CRC32) and ``payloads``."""
+    layers = tuple(e.model_copy(update={"crc": layer_crc(p)}) for e, p in zip(header.layers, payloads))
+    header = header.model_copy(update={"layers": layers})
+    hdr = header.model_dump_json(exclude_none=True, exclude={"policy_labels"}, by_alias=True).encode()
     if len(hdr) > MAX_HEADER_BYTES:
         raise ValueError(f"header of {len(hdr)} bytes exceeds {MAX_HEADER_BYTES}")
     return PREAMBLE.pack(MAGIC, *VERSION, 0, len(hdr), zlib.crc32(hdr)) + hdr + b"".join(payloads)

@@ -11,13 +11,17 @@ live in the store; an optional annotation chunk (zlib-compressed JSON) carries t
 
 from __future__ import annotations
 
+import binascii
 import json
 import math
 import struct
 import zlib
 from typing import Any
 
-from taskcodec.codec.header import FLAG_MAC, MAGIC, MAX_HEADER_BYTES, MAX_LAYERS, MAX_SIDE, Header, LayerEntry
+from pydantic import ValidationError
+
+from taskcodec.codec import varint
+from taskcodec.codec.header import FLAG_MAC, MAGIC, MAX_FILE_BYTES, MAX_HEADER_BYTES, MAX_LAYERS, MAX_SIDE, Header, LayerEntry
 from taskcodec.errors import BitstreamError
 
 VERSION = (2, 0)
@@ -40,15 +44,12 @@ SCHEMAS: dict[tuple[str, str], dict[str, tuple[tuple[str, int, int, bool], ...]]
 }
 
 
-def _varint(n: int) -> bytes:
-    if n < 0:
-        raise ValueError(f"varint of negative {n}")
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+_varint = varint.encode
+
+
+def layer_crc(payload: bytes) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of a layer's payload: damage detection, not authentication."""
+    return binascii.crc_hqx(payload, 0xFFFF)
 
 
 def _str(s: str) -> bytes:
@@ -105,7 +106,7 @@ def pack(header: Header, payloads: list[bytes], annotation: dict[str, Any] | Non
             for v in (value if count > 1 else [value]):
                 n = round(v * div)
                 rows += _varint(2 * n if n >= 0 else -2 * n - 1) if signed else _varint(n)
-        rows += _varint(len(payload)) + struct.pack("<I", zlib.crc32(payload))
+        rows += _varint(len(payload)) + struct.pack("<H", layer_crc(payload))
     body = bytearray(_varint(CODECS.index(header.codec)) + _varint(int(header.codec_version)))
     body += _varint(header.width) + _varint(header.height) + bytes.fromhex(header.encoding_uid[: 2 * UID_BYTES])
     if header.policy_id is None:
@@ -134,15 +135,10 @@ class _Reader:
         return out
 
     def varint(self, what: str, limit: int = 1 << 32) -> int:
-        n = shift = 0
-        while True:
-            b = self.take(1, what)[0]
-            n |= (b & 0x7F) << shift
-            if not b & 0x80:
-                break
-            shift += 7
-            if shift > 35:
-                self.fail(what)
+        try:
+            n, self.pos = varint.decode(self.data, self.pos)
+        except ValueError:
+            self.fail(what)
         if n > limit:
             raise BitstreamError(f"header field {what!r} is invalid: {n} exceeds {limit}", self.path)
         return n
@@ -171,7 +167,12 @@ def parse_header(data: bytes, path: object | None = None) -> tuple[Header, int]:
     body = data[outer.pos : end]
     if zlib.crc32(body) != struct.unpack_from("<I", data, end)[0]:
         raise BitstreamError("header is corrupt (CRC32 mismatch)", path)
-    header = _parse_body(_Reader(body, path), path)
+    try:
+        header = _parse_body(_Reader(body, path), path)
+    except ValidationError as exc:  # a value the varint limits let through but the header types refuse
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "header"
+        raise BitstreamError(f"header field {where!r} is invalid: {first['msg']}", path) from None
     return header, end + 4
 
 
@@ -215,7 +216,7 @@ def _parse_body(r: _Reader, path) -> Header:
                 vals = [v // 2 if v % 2 == 0 else -(v + 1) // 2 for v in vals]
             vals = [v / div for v in vals] if div > 1 else vals
             meta[key] = vals if count > 1 else vals[0]
-        length, crc = r.varint(f"layers.{i}.length"), struct.unpack("<I", r.take(4, f"layers.{i}.crc32"))[0]
+        length, crc = r.varint(f"layers.{i}.length", MAX_FILE_BYTES), struct.unpack("<H", r.take(2, f"layers.{i}.crc"))[0]
         label, label_index = _label(ref, kind, extras, labels, i, r)
         box = None
         if "grid" in meta:
@@ -226,7 +227,7 @@ def _parse_body(r: _Reader, path) -> Header:
         elif kind == "object" and "rect" in meta:  # learned: the latent rect, 16 px a cell
             box = box_of_grid([v * 2 for v in meta["rect"]], width, height)
         layers.append(LayerEntry(index=i, kind=kind, label=label, label_index=label_index, box=box,
-                                 length=length, crc32=crc, meta=meta))
+                                 length=length, crc=crc, meta=meta))
     if r.pos != len(r.data):
         r.fail("header length")
     return Header(width=width, height=height, codec=codec, codec_version=version, settings=settings,

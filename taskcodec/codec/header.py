@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 MAGIC = b"TCB\x1a"
 MAX_HEADER_BYTES = 1 << 20
@@ -36,7 +36,8 @@ class LayerEntry(BaseModel):
     importance: float | None = None
     quality: int | None = Field(default=None, ge=0, le=100)
     length: int = Field(ge=0, le=MAX_FILE_BYTES)
-    crc32: int = Field(ge=0, le=0xFFFFFFFF)
+    # the payload's checksum: CRC32 in v1, CRC-16/CCITT in v2 (``format_v*.layer_crc``); "crc32" in v1 JSON
+    crc: int = Field(ge=0, le=0xFFFFFFFF, validation_alias=AliasChoices("crc", "crc32"), serialization_alias="crc32")
     meta: dict[str, Any] = Field(default_factory=dict)  # codec-specific geometry
 
 
