@@ -17,7 +17,6 @@ import os
 import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,6 @@ def main() -> None:
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
 
-    from taskcodec import __version__
     from taskcodec.agents.policy import policy_from_labels
     from taskcodec.codec import bitstream, classical
     from taskcodec.decisions import decide, requests_for
@@ -80,7 +78,6 @@ def main() -> None:
     verdict = f"BD-rate of B against A (PSNR in the object layers): **{bd:+.1f} %**"
     print(verdict)
     body = "\n".join([
-        f"_Measured {date.today()}, taskcodec {__version__}._", "",
         f"Command: `python benchmarks/prediction.py --limit {args.limit}` on {platform.machine()} with "
         f"{os.cpu_count()} CPU cores; {len(work)} photos of ../shared/data/train/coco with at least one object "
         "(the training set, not coco-val158), grounded by `yolox` on all 80 COCO classes at the policy's 0.4.", "",

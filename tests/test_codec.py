@@ -194,3 +194,13 @@ np.save({str(tmp_path / "writer.npy")!r}, classical.decode(bitstream.unpack(r.da
     bs = bsm.read(tmp_path / "s.tcb")
     assert bs.version == (2, 0) and len(bs.layers) == 3
     assert (classical.decode(bs).pixels == np.load(tmp_path / "writer.npy")).all()
+
+
+def test_a_five_layer_stream_at_quality_30_is_at_most_3_percent_bookkeeping(astronaut_pixels):
+    reqs = [req(0, FACE, 1.0, "face"), req(1, BODY, 0.8), req(2, (300, 300, 480, 500), 0.6, "rocket"),
+            req(3, (400, 20, 500, 120), 0.3, "flag")]
+    r = classical.encode(astronaut_pixels, reqs, classical.ClassicalParams(quality=30), policy_id=3,
+                         policy_hash="ab" * 32, policy_labels=("face", "person", "rocket", "flag"))
+    bs = bsm.unpack(r.data)
+    assert len(bs.layers) == 5
+    assert bs.header_bytes / len(r.data) <= 0.03, (bs.header_bytes, len(r.data))

@@ -3,9 +3,8 @@ geometry (rect, crop, raster size) the JSON layer table spells out. Kept so old 
 
 from __future__ import annotations
 
-import numpy as np
 
-from taskcodec.codec.header import Bitstream, LayerEntry
+from taskcodec.codec.header import Bitstream
 from taskcodec.codec.raster import decode_raster, resize
 from taskcodec.errors import BitstreamError
 
@@ -54,4 +53,4 @@ def layers(bs: Bitstream, max_objects: int | None):
         yield entry, raster, rect, (cx0, cy0, cx1, cy1)
 
 
-__all__ = ["LayerEntry", "check_rect", "layers"]
+__all__ = ["check_rect", "layers"]

@@ -83,12 +83,15 @@ def _label_ref(entry: LayerEntry, labels: tuple[str, ...], extras: list[str]) ->
     return 2 * extras.index(entry.label) + 1
 
 
-def _settings(s: dict[str, Any]) -> bytes:
+def _settings(codec: str, s: dict[str, Any], extras: bool, note: bool) -> bytes:
     flags = int(bool(s.get("full"))) | (int(s.get("background") == "none") << 1)
     flags |= FORMATS.index(s.get("format", "auto")) << 2 | int(bool(s.get("predict"))) << 4
-    bq = s.get("background_quality")
-    return (_varint(int(s.get("quality", 0))) + bytes([flags]) + _varint(0 if bq is None else int(bq) + 1)
-            + _str(s.get("model") or ""))
+    flags |= int(extras) << 5 | int(note) << 6
+    out = _varint(int(s.get("quality", 0))) + bytes([flags])
+    if codec == "learned":
+        bq = s.get("background_quality")
+        out += _varint(0 if bq is None else int(bq) + 1) + _str(s.get("model") or "")
+    return out
 
 
 def pack(header: Header, payloads: list[bytes], annotation: dict[str, Any] | None = None) -> bytes:
@@ -113,9 +116,13 @@ def pack(header: Header, payloads: list[bytes], annotation: dict[str, Any] | Non
         body += _varint(0)
     else:
         body += _varint(header.policy_id + 1) + bytes.fromhex((header.policy_hash or "0" * 8)[: 2 * HASH_BYTES])
-    body += _settings(header.settings) + _varint(len(extras)) + b"".join(_str(x) for x in extras)
     note = zlib.compress(json.dumps(annotation, separators=(",", ":")).encode(), 9) if annotation else b""
-    body += _varint(len(note)) + note + _varint(len(header.layers)) + rows
+    body += _settings(header.codec, header.settings, bool(extras), bool(note))
+    if extras:
+        body += _varint(len(extras)) + b"".join(_str(x) for x in extras)
+    if note:
+        body += _varint(len(note)) + note
+    body += _varint(len(header.layers)) + rows
     return (PREAMBLE.pack(MAGIC, *VERSION, 0) + _varint(len(body)) + bytes(body)
             + struct.pack("<I", zlib.crc32(body)) + b"".join(payloads))
 
@@ -188,18 +195,19 @@ def _parse_body(r: _Reader, path) -> Header:
     pid = r.varint("policy_id")
     policy_id, policy_hash = (pid - 1, r.take(HASH_BYTES, "policy_hash").hex()) if pid else (None, None)
     quality, flags = r.varint("settings.quality", 100), r.take(1, "settings.flags")[0]
-    if flags >> 5:
+    if flags >> 7:
         r.fail("settings.flags")
     settings: dict[str, Any] = {"quality": quality, "full": bool(flags & 1), "background": "none" if flags & 2 else
                                 "coarse", "format": FORMATS[flags >> 2 & 3], "predict": bool(flags & 16)}
-    bq = r.varint("settings.background_quality", 101)
-    if bq:
-        settings["background_quality"] = bq - 1
-    model = r.string("settings.model")
-    if model:
-        settings["model"] = model
-    extras = [r.string("extra labels") for _ in range(r.varint("extra labels", 1024))]
-    annotation = _annotation(r.take(r.varint("annotation", MAX_ANNOTATION), "annotation"), path)
+    if codec == "learned":
+        bq = r.varint("settings.background_quality", 101)
+        if bq:
+            settings["background_quality"] = bq - 1
+        model = r.string("settings.model")
+        if model:
+            settings["model"] = model
+    extras = [r.string("extra labels") for _ in range(r.varint("extra labels", 1024))] if flags & 32 else []
+    annotation = _annotation(r.take(r.varint("annotation", MAX_ANNOTATION), "annotation"), path) if flags & 64 else {}
     labels = annotation.get("labels")
     schema = SCHEMAS.get((codec, version), {})
     layers = []
