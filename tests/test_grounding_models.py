@@ -58,6 +58,20 @@ def test_grounding_dino_missing_model_is_a_clear_error(tmp_path):
         get_backend(f"grounding-dino:{tmp_path}")
 
 
+@pytest.mark.parametrize("offline", ["1", ""])
+def test_a_hub_model_that_cannot_be_fetched_fails_in_seconds_saying_what_to_do(tmp_path, monkeypatch, offline):
+    """No cached copy and no hub (offline, or unreachable: a closed local port stands in for the hub)."""
+    import time
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
+    t0 = time.perf_counter()
+    with pytest.raises(GroundingSpecError, match="not in the local cache and .*grounding-dino:/path/to/model"):
+        get_backend("grounding-dino:IDEA-Research/grounding-dino-tiny")
+    assert time.perf_counter() - t0 < 15
+
+
 def test_open_labels_map_to_closed_classes():
     b = get_backend(f"onnx:{MODELS / 'yolox_nano.onnx'}") if (MODELS / "yolox_nano.onnx").is_file() else None
     if b is None:

@@ -28,6 +28,45 @@ from taskcodec.tools.grounding.base import RawDetection
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"
 
 
+HUB_PROBE_S = 3.0  # how long to wait for the hub before saying it cannot be reached
+
+
+def _hub_reachable(timeout: float = HUB_PROBE_S) -> bool:
+    """One TCP connection to the hub's host (``HF_ENDPOINT``), instead of the hub client's minutes of retries."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load(src: str, processor_cls, model_cls):
+    """A local folder; else the hub cache; else the hub, if it answers within seconds (not with HF_HUB_OFFLINE)."""
+    import os
+
+    if Path(src).expanduser().is_dir():
+        path = str(Path(src).expanduser())
+        return processor_cls.from_pretrained(path, local_files_only=True), \
+            model_cls.from_pretrained(path, local_files_only=True).eval()
+    try:
+        return processor_cls.from_pretrained(src, local_files_only=True), \
+            model_cls.from_pretrained(src, local_files_only=True).eval()
+    except Exception:  # not in the local hub cache
+        pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if offline or not _hub_reachable():
+        why = "HF_HUB_OFFLINE is set" if offline else f"the hub did not answer within {HUB_PROBE_S:g} s"
+        raise GroundingSpecError(
+            f"Grounding DINO {src!r} is not in the local cache and {why}; download it where there is a network "
+            "(save_pretrained) and give its folder: grounding-dino:/path/to/model (or TASKCODEC_GROUNDING)")
+    return processor_cls.from_pretrained(src), model_cls.from_pretrained(src).eval()
+
+
 class GroundingDinoBackend:
     open_vocabulary = True
     max_side = 1333  # the processor's longest edge: larger photos are shrunk first, boxes scaled back
@@ -38,10 +77,10 @@ class GroundingDinoBackend:
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
         src = model or DEFAULT_MODEL
-        local = Path(src).expanduser().is_dir()
         try:
-            self.processor = AutoProcessor.from_pretrained(src, local_files_only=local)
-            self.model = GroundingDinoForObjectDetection.from_pretrained(src, local_files_only=local).eval()
+            self.processor, self.model = _load(src, AutoProcessor, GroundingDinoForObjectDetection)
+        except GroundingSpecError:
+            raise
         except Exception as exc:
             raise GroundingSpecError(
                 f"could not load Grounding DINO from {src!r} ({type(exc).__name__}: {str(exc)[:200]}); "
