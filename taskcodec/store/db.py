@@ -5,7 +5,6 @@ process and URL, under a lock so concurrent CLI runs do not race."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 from functools import lru_cache
@@ -108,13 +107,11 @@ def session(settings: Settings | None = None) -> Session:
 def _migration_lock(engine: Engine, url: str):
     path = _sqlite_path(url)
     with _MIGRATE_LOCK:
-        if path is not None:
-            with open(str(path) + ".migrate.lock", "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield None
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+        if path is not None:  # one process migrates at a time; the others wait, then find nothing to do
+            from filelock import FileLock
+
+            with FileLock(str(path) + ".migrate.lock"):
+                yield None
         elif engine.dialect.name == "postgresql":
             with engine.connect() as conn:
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_ADVISORY_KEY})
