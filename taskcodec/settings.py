@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 30.0
     llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries on 429, 5xx and timeouts.")
     llm_backoff_s: float = Field(default=1.0, ge=0.0, description="First retry delay; doubles each time.")
-    llm_max_retry_s: float = Field(default=60.0, ge=0.0, description="Cap on the time one planning call spends "
-                                                                      "waiting between retries (Retry-After included).")
+    llm_max_retry_s: float = Field(default=60.0, ge=0.0, description="No retry of one planning request is made "
+                                   "that would start later than this many seconds after the first try "
+                                   "(Retry-After waits included).")
     llm_fallback_ttl_s: float = Field(default=600.0, ge=0.0, description="After the LLM failed, the offline "
                                       "fallback policy answers for this long before the LLM is asked again.")
     llm_structured_method: str = Field(default="json_schema", pattern="^(json_schema|function_calling)$")

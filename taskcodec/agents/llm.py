@@ -2,7 +2,7 @@
 
 ``propose_llm`` asks once for a structured ``LabelProposal`` (JSON schema or tool
 call). Transient failures (429, 5xx, timeouts, refused connections) are retried
-with exponential backoff; an answer that does not fit the schema gets one repair
+with exponential backoff (tenacity); an answer that does not fit the schema gets one repair
 round, in which the model sees its answer and the validation error. Whatever
 still fails raises ``LLMFailure`` with the reason, and the agent falls back to
 the offline planner, recording why.
@@ -129,36 +129,47 @@ def retry_after(exc: Exception) -> float | None:
 
 
 def _invoke(runnable, messages, s: Settings, attempts: list[dict]):
-    """One logical request, retried on transient errors: exponential backoff with jitter, or the
-    server's ``Retry-After`` when it gives one, and never more than ``llm_max_retry_s`` of waiting."""
-    import random
+    """One logical request, retried on transient errors by tenacity: exponential backoff with full
+    jitter, or the server's ``Retry-After`` when it gives one; at most ``llm_max_retries`` retries, and
+    none that would end past ``llm_max_retry_s`` from the first try."""
+    from tenacity import (RetryError, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay,
+                          wait_random_exponential)
 
-    delay, waited = s.llm_backoff_s, 0.0
-    for attempt in range(s.llm_max_retries + 1):
+    def once():
         t0 = time.perf_counter()
         try:
             out = runnable.invoke(messages)
-            attempts.append({"outcome": "answered", "seconds": round(time.perf_counter() - t0, 3)})
-            return out
         except ValueError as exc:  # the client could not parse the answer (JSON or schema): invalid output
             attempts.append({"outcome": f"invalid answer: {str(exc)[:160]}", "seconds": round(time.perf_counter() - t0, 3)})
             return {"raw": None, "parsed": None, "parsing_error": exc}
-        except Exception as exc:  # classified below
+        except Exception as exc:
             attempts.append({"outcome": f"{type(exc).__name__}: {str(exc)[:160]}",
                              "seconds": round(time.perf_counter() - t0, 3)})
-            if not _transient(exc):
-                raise LLMFailure(f"LLM request failed: {type(exc).__name__}: {str(exc)[:200]}", attempts) from None
-            if attempt == s.llm_max_retries:
-                raise LLMFailure(f"LLM unavailable after {attempt + 1} tries: {type(exc).__name__}", attempts) from None
-            wait = retry_after(exc)
-            wait = delay * random.uniform(0.5, 1.0) if wait is None else wait
-            if waited + wait > s.llm_max_retry_s:
-                raise LLMFailure(f"LLM unavailable: the next retry would wait {wait:.0f} s, past the "
-                                 f"{s.llm_max_retry_s:.0f} s cap (TASKCODEC_LLM_MAX_RETRY_S)", attempts) from None
-            time.sleep(wait)
-            waited += wait
-            delay *= 2
-    raise AssertionError("unreachable")
+            raise
+        attempts.append({"outcome": "answered", "seconds": round(time.perf_counter() - t0, 3)})
+        return out
+
+    backoff = wait_random_exponential(multiplier=s.llm_backoff_s, max=max(s.llm_backoff_s, s.llm_max_retry_s))
+
+    def wait(state) -> float:
+        server = retry_after(state.outcome.exception())
+        return backoff(state) if server is None else server
+
+    tries = s.llm_max_retries + 1
+    retrying = Retrying(retry=retry_if_exception(_transient), wait=wait,
+                        stop=stop_after_attempt(tries) | stop_before_delay(s.llm_max_retry_s))
+    try:
+        return retrying(once)
+    except RetryError as err:
+        exc = err.last_attempt.exception()
+        if err.last_attempt.attempt_number >= tries:
+            raise LLMFailure(f"LLM unavailable after {tries} tries: {type(exc).__name__}", attempts) from None
+        wait_s = retry_after(exc)
+        wait_s = f"{wait_s:.0f} s" if wait_s is not None else "longer"
+        raise LLMFailure(f"LLM unavailable: the next retry would wait {wait_s}, past the {s.llm_max_retry_s:.0f} s "
+                         "cap (TASKCODEC_LLM_MAX_RETRY_S)", attempts) from None
+    except Exception as exc:  # not transient: no retry
+        raise LLMFailure(f"LLM request failed: {type(exc).__name__}: {str(exc)[:200]}", attempts) from None
 
 
 def propose_llm(task: str, s: Settings) -> LLMResult:
