@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     )
     llm_timeout_s: float = 30.0
     llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries on 429, 5xx and timeouts.")
-    llm_backoff_s: float = Field(default=1.0, ge=0.0, description="First retry delay; doubles each time.")
+    llm_backoff_s: float = Field(default=1.0, ge=0.0, description="Backoff base: retry n waits a random time up "
+                                 "to this x 2^n (full jitter), unless the server sent Retry-After.")
     llm_max_retry_s: float = Field(default=60.0, ge=0.0, description="No retry of one planning request is made "
                                    "that would start later than this many seconds after the first try "
                                    "(Retry-After waits included).")
