@@ -14,13 +14,6 @@ from taskcodec.codec.av1 import decode_av1, encode_av1
 from taskcodec.errors import BitstreamError
 
 FORMATS = {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG", "av1": "AV1"}
-AUTO_WEBP_BELOW = 96 * 96  # AVIF's container costs ~330 bytes, WebP's ~30: small rasters go WebP
-
-
-def choose_format(fmt: str, width: int, height: int) -> str:
-    if fmt != "auto":
-        return fmt
-    return "webp" if width * height < AUTO_WEBP_BELOW else "avif"
 
 
 def encode_raster(pixels: np.ndarray, fmt: str, quality: int) -> bytes:
