@@ -236,7 +236,7 @@ def _grid(meta, w: int, h: int, what: str) -> list[int]:
 
 
 def _layers_v2(bs: Bitstream, max_objects: int | None):
-    """Yield (entry, raster over its region, rect, crop, own) for the v2 layers to use."""
+    """Yield (entry, raster over its region, rect, crop, residual?) for the v2 layers to use."""
     hd = bs.header
     w, h = hd.width, hd.height
     fmt = raster_format(hd.settings.get("format", "auto"))
