@@ -26,6 +26,10 @@ def test_psnr_and_ms_ssim(astronaut_pixels):
     mask = np.zeros(x.shape[:2], bool)
     assert psnr(x, noisy, mask) is None
     assert ms_ssim(x, x) == pytest.approx(1.0) and 0.5 < ms_ssim(x, noisy) < 0.99
+    # the library's reference: worse noise scores lower; a side of 160 px or less falls back to SSIM
+    noisier = np.clip(x.astype(int) + np.random.default_rng(0).integers(-40, 41, x.shape), 0, 255).astype(np.uint8)
+    assert ms_ssim(x, noisier) < ms_ssim(x, noisy)
+    assert 0.0 < ms_ssim(x[:120, :300], noisy[:120, :300]) < 0.99
 
 
 @pytest.mark.skipif(not (COCO / "instances.json").is_file(), reason=f"shared COCO data not found under {COCO}")

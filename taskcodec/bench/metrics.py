@@ -9,10 +9,7 @@ quality.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float | None:
@@ -25,32 +22,21 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float 
     return 100.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def _ssim_parts(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Mean SSIM and contrast-structure term over all channels (H x W x C float32: one blur per moment)."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    blur = lambda a: cv2.GaussianBlur(a, (11, 11), 1.5)  # noqa: E731
-    mx, my = blur(x), blur(y)
-    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    cs = (2 * sxy + c2) / (sxx + syy + c2)
-    ssim = ((2 * mx * my + c1) / (mx * mx + my * my + c1)) * cs
-    return float(ssim.mean()), float(cs.mean())
-
-
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003), 5 scales, each term averaged over RGB channels."""
-    x, y = a.astype(np.float32), b.astype(np.float32)
-    scales = max(1, min(5, int(np.log2(min(x.shape[:2]) / 11)) + 1))
-    w = np.array(MS_SSIM_WEIGHTS[:scales])
-    w = w / w.sum()
-    vals = []
-    for s in range(scales):
-        ssim, cs = _ssim_parts(x, y)
-        vals.append(ssim if s == scales - 1 else cs)
-        if s < scales - 1:
-            x = cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA)
-            y = cv2.resize(y, (y.shape[1] // 2, y.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    vals = np.clip(np.array(vals), 1e-6, None)
-    return float(np.prod(vals ** w))
+    """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003) as ``pytorch_msssim`` computes it: 5 scales,
+    11-px Gaussian window, data range 255, averaged over RGB. Images whose shorter side is 160 px or
+    less cannot be halved four times; they get single-scale SSIM from the same library."""
+    import torch
+    from pytorch_msssim import ms_ssim as _ms_ssim, ssim as _ssim
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        x = x[..., None] if x.ndim == 2 else x
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1)[None]
+
+    x, y = tensor(a), tensor(b)
+    fn = _ms_ssim if min(x.shape[-2:]) > 160 else _ssim
+    with torch.no_grad():
+        return float(fn(x, y, data_range=255.0, size_average=True))
 
 
 def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
