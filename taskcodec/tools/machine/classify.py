@@ -21,6 +21,9 @@ TOP_K = 5
 
 class TFLiteClassifier:
     def __init__(self, path: Path):
+        from taskcodec.errors import require_extra
+
+        require_extra("tflite", "machine:classify with a .tflite model", "ai_edge_litert")
         from ai_edge_litert.interpreter import Interpreter
 
         self.interp = Interpreter(model_path=str(path), num_threads=2)
@@ -52,6 +55,9 @@ class TFLiteClassifier:
 
 class HFClassifier:
     def __init__(self, src: str):
+        from taskcodec.errors import require_extra
+
+        require_extra("gdino", "machine:classify with a transformers model", "torch", "transformers")
         import torch
         from transformers import AutoImageProcessor, AutoModelForImageClassification
 

@@ -50,6 +50,9 @@ def _feather(h: int, w: int, overlap: int) -> np.ndarray:
 
 class DiffusionReconstructor:
     def __init__(self, model: str | None = None, controlnet: str | None = None, device: str | None = None):
+        from taskcodec.errors import require_extra
+
+        require_extra("diffusion", "diffusion reconstruction", "torch", "diffusers", "transformers", "accelerate")
         import torch
         from diffusers import (
             ControlNetModel, StableDiffusionControlNetInpaintPipeline, StableDiffusionInpaintPipeline,
