@@ -1,5 +1,6 @@
-"""``taskcodec`` command line. Batch commands run as Prefect flows; quick one-item
-commands (plan, ground, why, one decode) call the stage functions directly."""
+"""``taskcodec`` command line. Batch commands run as Prefect flows; interactive commands (plan,
+ground, why, info, decode, a compress of a few files with no Prefect server configured) call the
+stage functions directly (``taskcodec.flows.runtime.use_flows``)."""
 
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ def ground(
 def _progress(total: int | None, what: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from taskcodec.flows.progress import set_listener
+    from taskcodec.progress import set_listener
 
     bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                    transient=True)
@@ -246,7 +247,10 @@ def compress(
                                   "each file, so it explains itself without the store (TASKCODEC_ANNOTATE)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per input instead of the table."),
 ) -> None:
-    """Compress IMAGES for TASK into OUT/<stem>.tcb (a Prefect flow); exit 1 if any image failed."""
+    """Compress IMAGES for TASK into OUT/<stem>.tcb; exit 1 if any image failed.
+
+    More than 8 images, or a Prefect server configured (PREFECT_API_URL or your Prefect profile), run as a
+    Prefect flow; a few images with no server are compressed directly, without starting Prefect."""
     from taskcodec import pipeline
     from taskcodec.codec import get_codec
     from taskcodec.tools.grounding.coverage import check_mode
@@ -260,7 +264,7 @@ def compress(
         os.environ["TASKCODEC_ANNOTATE"] = "1"
         get_settings.cache_clear()
 
-    try:  # fail fast, before Prefect starts, on what would fail every image
+    try:  # fail fast, before any image is read, on what would fail every image
         if full == (task is not None):
             raise TaskcodecError("give --task TASK, or --full for whole-image mode (not both)")
         if out.exists() and not out.is_dir():
@@ -275,16 +279,25 @@ def compress(
             from taskcodec.codec.learned import load_model
 
             load_model()
-        if not full:  # --uncovered fail stops here, before Prefect starts; the flow logs any warning itself
-            pipeline.check_coverage(pipeline.plan_task(task), grounding, uncovered)
-    except TaskcodecError as exc:
+        warning = None if full else pipeline.check_coverage(pipeline.plan_task(task), grounding, uncovered)
+    except TaskcodecError as exc:  # --uncovered fail stops here too, before any image is read
         _fail(exc)
-    from taskcodec.flows import compress_flow
+    from taskcodec.flows.runtime import use_flows
 
+    args = (task, [str(p) for p in images], str(out), codec, quality, budget_bytes, grounding, threshold, full,
+            uncovered, overwrite)
     with _progress(len(images), "compress"):
         try:
-            reports = compress_flow(task, [str(p) for p in images], str(out), codec, quality, budget_bytes,
-                                    grounding, threshold, full, uncovered, overwrite)
+            if use_flows(len(images)):  # a batch, or a Prefect server configured: a flow run (it logs the warning)
+                from taskcodec.flows import run_compress
+
+                reports = run_compress(*args)
+            else:  # a few files: the stages directly, no Prefect server to start
+                from taskcodec import batch
+
+                if warning:
+                    err.print(f"[yellow]warning:[/] {escape(warning)}")
+                reports = batch.compress(*args)
         except TaskcodecError as exc:
             _fail(exc)
     if as_json:
@@ -343,44 +356,6 @@ def archive(
 
 
 @app.command()
-def schedule(
-    name: str = typer.Option(..., "--name", help="The job's name (an existing job is updated)."),
-    cron: str = typer.Option(..., "--cron", help='Cron expression, e.g. "0 2 * * *" for 02:00 daily.'),
-    task: str = typer.Option(..., "--task"),
-    source: Path = typer.Option(..., "--source"),
-    out: Path = typer.Option(..., "--out"),
-    quality: int = typer.Option(60, "--quality", min=1, max=100),
-    grounding: Optional[str] = typer.Option(None, "--grounding"),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1),
-    delete_originals: bool = typer.Option(False, "--delete-originals-after-verify"),
-) -> None:
-    """Store a standing archive job on a cron schedule; `taskcodec serve` runs it when due."""
-    from taskcodec.agents.policy import normalise_task
-    from taskcodec.flows.schedules import save_schedule
-
-    params = {"task_text": task, "source": str(source.resolve()), "out_dir": str(out.resolve()), "quality": quality,
-              "grounding": grounding, "workers": workers, "delete_originals_after_verify": delete_originals}
-    try:
-        normalise_task(task)
-        row, registered = save_schedule(name, cron, params)
-    except TaskcodecError as exc:
-        _fail(exc)
-    where = "registered with the Prefect server" if registered else "stored (set PREFECT_API_URL to register it)"
-    console.print(escape(f"schedule '{row.name}' ({row.cron}) {where}; run `taskcodec serve` to execute it when due"))
-
-
-@app.command()
-def serve() -> None:
-    """Serve every stored schedule with Prefect until interrupted (needs PREFECT_API_URL)."""
-    from taskcodec.flows.schedules import serve_schedules
-
-    try:
-        serve_schedules()
-    except TaskcodecError as exc:
-        _fail(exc, 1)
-
-
-@app.command()
 def demo(
     out: Path = typer.Option(Path("taskcodec-demo"), "--out", help="Where the demo writes its outputs."),
     task: str = typer.Option("privacy audit: keep people and faces sharp", "--task"),
@@ -396,8 +371,9 @@ def demo(
     raise typer.Exit(1 if failed else 0)
 
 
-# codec work (bench, train-codec) lives in its own module; importing it registers the commands
-from taskcodec import cli_codec, cli_decode  # noqa: E402,F401
+# codec work (bench, train-codec), decoding and schedules live in their own modules; importing them
+# registers the commands
+from taskcodec import cli_codec, cli_decode, cli_schedule  # noqa: E402,F401
 
 
 def main() -> None:

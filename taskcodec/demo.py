@@ -48,14 +48,14 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
                   + f"  [{policy.provenance.source}, policy #{policy.policy_id}]")
 
     console.rule("compress (Prefect flow)")
-    from taskcodec.flows import compress_flow, decode_flow
+    from taskcodec.flows import run_compress, run_decode
 
     with _progress(len(images), "compress"):
-        reports = compress_flow(task, images, str(out / "bitstreams"), "classical", quality, overwrite=True)
+        reports = run_compress(task, images, str(out / "bitstreams"), "classical", quality, overwrite=True)
     failed = print_reports(reports)
     ok = [r for r in reports if r.ok]
     with _progress(len(ok), "decode"):
-        decode_flow([r.bitstream for r in ok], str(out / "decoded"), overwrite=True)  # the demo owns its folder
+        run_decode([r.bitstream for r in ok], str(out / "decoded"), overwrite=True)  # the demo owns its folder
 
     console.rule(f"bytes and PSNR against whole-image codecs at quality {quality}")
     t = Table("image", "sent", "taskcodec B", "JPEG B", "AVIF B", "vs AVIF",

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
                                                    "threshold; set it to the threshold to send none).")
     annotate: bool = Field(default=False, description="Also write the task text and the policy's labels into each "
                                                        "bitstream (a few dozen bytes), for files read without the store.")
+    flows: str = Field(default="auto", pattern="^(auto|always|never)$",
+                       description="Run compress as a Prefect flow: auto (more than 8 images, or a Prefect server "
+                                   "configured), always, or never (the stages directly; archive and bench are flows "
+                                   "regardless).")
     max_image_pixels: int = Field(default=100_000_000, description="Larger images are refused (decompression bombs).")
     mac_key_file: Path | None = Field(default=None, description="A secret key file: every bitstream written is "
                                       "signed (HMAC-SHA256) and every one read must verify against it.")

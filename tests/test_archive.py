@@ -1,5 +1,6 @@
 """Archival jobs: idempotent, verified, crash-safe; Dask workers; PostgreSQL; cron schedules."""
 
+import json
 import os
 import shutil
 import signal
@@ -163,6 +164,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _api(api: str, path: str, body: dict) -> list[dict]:
+    """POST a filter to the Prefect server's REST API (what its UI reads)."""
+    import urllib.request
+
+    req = urllib.request.Request(api + path, data=json.dumps({"limit": 200, "offset": 0, **body}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
 @pytest.mark.timeout(600)
 def test_cron_schedule_fires_on_a_real_prefect_server(tmp_path, sample_dir):
     import urllib.request
@@ -187,13 +198,33 @@ def test_cron_schedule_fires_on_a_real_prefect_server(tmp_path, sample_dir):
             except OSError:
                 assert time.time() < deadline and server.poll() is None, "prefect server did not start"
                 time.sleep(0.5)
-        r = subprocess.run([_exe(), "schedule", "--name", "nightly", "--cron", "* * * * *", "--task", TASK,
-                            "--source", str(src), "--out", str(out), "--quality", "40"],
+        r = subprocess.run([_exe(), "schedule", "create", "--name", "nightly", "--cron", "* * * * *", "--task", TASK,
+                            "--source", str(src), "--out", str(out), "--quality", "40", "--timezone", "Europe/Paris"],
                            env=env, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and "registered with the Prefect server" in r.stdout, r.stdout + r.stderr
-        bad = subprocess.run([_exe(), "schedule", "--name", "x", "--cron", "every day", "--task", TASK,
-                              "--source", str(src), "--out", str(out)], env=env, capture_output=True, text=True)
-        assert bad.returncode == 2 and "not a valid cron expression" in bad.stderr
+        for bad_args, says in ((["--cron", "every day"], "not a valid cron expression"),
+                               (["--cron", "@daily", "--timezone", "Mars/Olympus"], "not an IANA timezone"),
+                               (["--every", "soon"], "not a duration"), ([], "exactly one of --cron or --every")):
+            bad = subprocess.run([_exe(), "schedule", "create", "--name", "x", "--task", TASK, "--source", str(src),
+                                  "--out", str(out), *bad_args], env=env, capture_output=True, text=True)
+            assert bad.returncode == 2 and says in bad.stderr, bad.stderr
+        hourly = subprocess.run([_exe(), "schedule", "create", "--name", "hourly", "--every", "PT1H", "--task", TASK,
+                                 "--source", str(src), "--out", str(tmp_path / "out2")], env=env, capture_output=True,
+                                text=True)
+        assert hourly.returncode == 0, hourly.stderr
+        deployments = {d["name"]: d for d in _api(api, "/deployments/filter", {})}
+        assert set(deployments) == {"nightly", "hourly"} and not deployments["hourly"]["paused"]
+        assert deployments["nightly"]["schedules"][0]["schedule"]["timezone"] == "Europe/Paris"
+        assert deployments["hourly"]["schedules"][0]["schedule"]["interval"] == 3600
+        for cmd in (["pause", "hourly"], ["resume", "hourly"], ["pause", "hourly"]):
+            assert subprocess.run([_exe(), "schedule", *cmd], env=env, capture_output=True).returncode == 0
+        assert {d["name"]: d["paused"] for d in _api(api, "/deployments/filter", {})}["hourly"] is True
+        listed = json.loads(subprocess.run([_exe(), "schedule", "list", "--json"], env=env, capture_output=True,
+                                           text=True).stdout)
+        assert [(j["name"], j["paused"]) for j in listed] == [("hourly", True), ("nightly", False)]
+        gone = subprocess.run([_exe(), "schedule", "delete", "hourly"], env=env, capture_output=True, text=True)
+        assert gone.returncode == 0 and "Prefect deployment" in gone.stdout
+        assert [d["name"] for d in _api(api, "/deployments/filter", {})] == ["nightly"]
         serve = subprocess.Popen([_exe(), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  start_new_session=True)
         deadline = time.time() + 200  # the next whole minute, then the run itself
@@ -213,6 +244,23 @@ def test_cron_schedule_fires_on_a_real_prefect_server(tmp_path, sample_dir):
             assert time.time() < deadline
             time.sleep(1)
         assert runs[0].flow_run_id and runs[0].n_ok == 3
+        # a batch on the user's server: a named run, Failed when an image is bad, its table artifact and logs
+        src2 = tmp_path / "src2"
+        make_images(src2, 2, sample_dir)
+        (src2 / "broken.png").write_bytes(b"not an image")
+        r = subprocess.run([_exe(), "archive", "--task", TASK, "--source", str(src2), "--out", str(tmp_path / "a2")],
+                           env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 1 and "2 archived" in r.stdout and "1 failed" in r.stdout, r.stdout + r.stderr
+        run = [f for f in _api(api, "/flow_runs/filter", {}) if f["name"].startswith("archive src2/")]
+        assert len(run) == 1 and run[0]["state"]["type"] == "FAILED", run
+        assert run[0]["name"] == "archive src2/: privacy audit: keep people and faces sh…"  # folder, task
+        assert run[0]["state"]["message"] == "2 of 3 images ok, 1 failed"
+        tasks = {t["name"] for t in _api(api, "/task_runs/filter", {"task_runs": {"flow_run_id": {"any_": [run[0]["id"]]}}})}
+        assert "archive broken.png" in tasks and len(tasks) == 3
+        art = _api(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run[0]["id"]]}}})
+        assert [a["key"] for a in art] == ["taskcodec-archive"] and "broken.png" in art[0]["data"]
+        logs = _api(api, "/logs/filter", {"logs": {"flow_run_id": {"any_": [run[0]["id"]]}}})
+        assert any("broken.png" in entry["message"] and entry["level"] >= 40 for entry in logs)  # ERROR in the UI
     finally:
         for p in (serve, server):
             if p is not None:

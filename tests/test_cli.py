@@ -51,11 +51,25 @@ def test_ground_json_lists_label_class_box_score(home, astronaut, bad_images):
     run("ground", astronaut, code=2)  # neither --task nor --labels
 
 
-def test_compress_decode_why_round_trip(prefect_server, home, astronaut, sample_dir, bad_images, tmp_path):
+@pytest.mark.parametrize("flows", ["auto", "always"])
+def test_compress_decode_why_round_trip(prefect_server, home, astronaut, sample_dir, bad_images, tmp_path, flows,
+                                        monkeypatch):
+    from sqlmodel import select
+
+    from taskcodec.settings import get_settings
+    from taskcodec.store import models as m
+    from taskcodec.store.db import session
+
+    monkeypatch.setenv("TASKCODEC_FLOWS", flows)
+    get_settings.cache_clear()
     out = tmp_path / "out"
     r = run("compress", "--task", TASK, "--out", out, "--quality", "50", "--grounding", "opencv", astronaut,
             sample_dir / "chelsea.png", bad_images["notes"], code=1)
     assert "2 encoded, 1 failed" in r.stdout and "not a recognised image format" in r.stdout
+    with session() as s:  # three images and no server configured: the stages directly, unless asked for a flow
+        run_row = s.exec(select(m.Run)).one()
+    assert (run_row.status, run_row.n_ok, run_row.n_failed) == ("partial", 2, 1)
+    assert (run_row.flow_run_id is not None) == (flows == "always")
     tcb = out / "astronaut.tcb"
 
     run("decode", tcb, "--for", "human", "--out", tmp_path / "a.png")

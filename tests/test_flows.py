@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -21,11 +22,24 @@ def batch(tmp_path, sample_dir, bad_images):
             bad_images["notes"], tmp_path / "astronaut.png"]
 
 
+def api_post(path: str, body: dict) -> list[dict]:
+    """What the Prefect server (the UI's API) holds; the sync client's own filters send nulls it refuses."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as c:
+        r = c._client.post(path, json={"limit": 200, "offset": 0, **body})
+        r.raise_for_status()
+        return r.json()
+
+
 def test_compress_flow_end_to_end_one_bad_image_fails_only_itself(prefect_server, home, batch, tmp_path):
-    from taskcodec.flows import compress_flow, decode_flow
+    from taskcodec.flows import compress_flow, run_decode
+    from taskcodec.flows.outcome import results_of
 
     out = tmp_path / "out"
-    reports = compress_flow(TASK, [str(p) for p in batch], str(out))
+    state = compress_flow(TASK, [str(p) for p in batch], str(out), return_state=True)
+    assert state.is_failed() and state.message == "3 of 6 images ok, 3 failed"  # not "Completed"
+    reports = results_of(state)
     assert [r.ok for r in reports] == [True, False, True, False, False, True]
     assert "file is empty" in reports[1].error and "decompression bomb" in reports[3].error
     assert sorted(p.name for p in out.iterdir()) == ["astronaut-2.tcb", "astronaut.tcb", "camera.tcb"]
@@ -44,7 +58,17 @@ def test_compress_flow_end_to_end_one_bad_image_fails_only_itself(prefect_server
         if r.ok:
             bs = bitstream.read(r.bitstream)
             assert bs.complete and len(bs.header.layers) == r.layers
-    decoded = decode_flow([r.bitstream for r in reports if r.ok] + [str(batch[4])], str(tmp_path / "dec"))
+    run = api_post("/flow_runs/filter", {"flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}})[0]
+    assert run["name"] == "compress 6 images: privacy audit: keep people and faces sh…"  # the task, cut at 40
+    tasks = {t["name"] for t in api_post("/task_runs/filter", {"task_runs": {"flow_run_id": {"any_": [run["id"]]}}})}
+    assert {"load astronaut.png", "ground astronaut.png", "encode camera.png", "persist camera.png"} <= tasks
+    art = api_post("/artifacts/filter", {"artifacts": {"key": {"any_": ["taskcodec-compress"]},
+                                                       "flow_run_id": {"any_": [run["id"]]}}})
+    assert len(art) == 1 and art[0]["type"] == "table" and "3 of 6 images ok" in art[0]["description"]
+    rows = json.loads(art[0]["data"])
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok", "failed", "failed", "ok"]
+    assert "file is empty" in rows[1]["error"] and rows[0]["bitstream"].startswith("[astronaut.tcb](file://")
+    decoded = run_decode([r.bitstream for r in reports if r.ok] + [str(batch[4])], str(tmp_path / "dec"))
     assert [d["ok"] for d in decoded] == [True, True, True, False]
     assert "not a taskcodec bitstream" in decoded[3]["error"]
     assert (tmp_path / "dec" / "camera.png").is_file() and (tmp_path / "dec" / "camera.png.mask.png").is_file()

@@ -18,7 +18,19 @@ def test_migrations_create_every_table_in_wal_mode(home):
     assert TABLES <= set(inspect(eng).get_table_names())
     with eng.connect() as c:
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+
+
+def test_an_up_to_date_store_opens_without_alembic(home):
+    from alembic.script import ScriptDirectory
+
+    from taskcodec.store.db import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    get_engine()  # migrates the new store
+    code = "import sys; from taskcodec.store.db import get_engine; get_engine(); print('alembic' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "False", r.stderr[-2000:]
 
 
 def test_policy_is_cached_and_refresh_makes_a_new_version(home):

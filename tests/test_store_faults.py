@@ -32,7 +32,7 @@ def test_a_garbage_database_is_one_line_naming_the_file(home, tmp_path):
 
 def test_a_store_deleted_mid_run_fails_the_run(prefect_server, home, tmp_path, sample_dir):
     from taskcodec.flows import compress_flow
-    from taskcodec.flows.progress import set_listener
+    from taskcodec.progress import set_listener
 
     with session():  # the store exists before the run
         pass

@@ -19,21 +19,23 @@ import os
 import time
 from pathlib import Path
 
+from functools import partial
+
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.states import State
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from taskcodec import archive, pipeline
 from taskcodec.agents.policy import TaskPolicy
+from taskcodec.batch import error_text, recorded_run
 from taskcodec.errors import BitstreamError, TaskcodecError
-from taskcodec.flows.compress import _transient
-from taskcodec.flows.progress import item_done
+from taskcodec.flows.compress import STAGE_OPTIONS
+from taskcodec.flows.outcome import finish, link, results_of, run_name
 from taskcodec.imageio import sha256_file
+from taskcodec.progress import item_done
 from taskcodec.settings import get_settings
-from taskcodec.store import repo
-from taskcodec.store.db import session
 
 
 class ArchiveItem(BaseModel):
@@ -90,8 +92,8 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
                            sha256=done.bitstream_sha256, deleted_original=deleted,
                            seconds=round(time.perf_counter() - t0, 3))
     except Exception as exc:  # one bad image fails only itself
-        msg = str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"
-        return ArchiveItem(path=path, status="failed", reason=msg, seconds=round(time.perf_counter() - t0, 3))
+        return ArchiveItem(path=path, status="failed", reason=error_text(path, exc),
+                           seconds=round(time.perf_counter() - t0, 3))
 
 
 def _delete(path: str, done: archive.Archived, enabled: bool, out_dir: str) -> bool:
@@ -101,14 +103,16 @@ def _delete(path: str, done: archive.Archived, enabled: bool, out_dir: str) -> b
     return True
 
 
-archive_t = task(archive_one, name="archive-image", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
-                 retry_condition_fn=_transient)
+archive_t = task(archive_one, name="archive", **STAGE_OPTIONS)
 
 
 def task_runner(workers: int | None):
     """Dask for real parallelism (separate processes), threads otherwise."""
     address = os.environ.get("TASKCODEC_DASK_ADDRESS")
     if address or (workers and workers > 1):
+        from taskcodec.errors import require_extra
+
+        require_extra("dask", "--workers N and TASKCODEC_DASK_ADDRESS (Dask)", "prefect_dask")
         from prefect_dask import DaskTaskRunner
 
         if address:
@@ -120,11 +124,12 @@ def task_runner(workers: int | None):
     return ThreadPoolTaskRunner(max_workers=1)
 
 
-@flow(name="archive")
+@flow(name="archive", flow_run_name=partial(run_name, "archive", "source"))
 def archive_flow(task_text: str, source: str, out_dir: str, codec: str = "classical", quality: int = 60,
-                 grounding: str | None = None, delete_originals_after_verify: bool = False) -> list[ArchiveItem]:
+                 grounding: str | None = None, delete_originals_after_verify: bool = False) -> State:
     """Archive every new image under ``source`` into ``out_dir`` for ``task_text``; one run at a time per
-    output folder, and at the end every file is hash-checked against its record."""
+    output folder, and at the end every file is hash-checked against its record. Ends Failed when any
+    image failed; ``run_archive`` returns the items either way."""
     policy = pipeline.plan_task(task_text)
     warning = pipeline.check_coverage(policy, grounding)  # raises under --uncovered fail
     if warning:
@@ -132,8 +137,11 @@ def archive_flow(task_text: str, source: str, out_dir: str, codec: str = "classi
     images = archive.list_images(source)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     with archive.output_lock(out_dir):  # a second run into the same folder stops here, with a clear message
-        return _archive_locked(task_text, images, source, out_dir, policy, codec, quality, grounding,
-                               delete_originals_after_verify)
+        items = _archive_locked(task_text, images, source, out_dir, policy, codec, quality, grounding,
+                                delete_originals_after_verify)
+    rows = [{"image": i.path, "status": i.status, "bytes": i.bytes, "original deleted": i.deleted_original,
+             "bitstream": link(i.bitstream), "reason": i.reason, "seconds": i.seconds} for i in items]
+    return finish("archive", rows, [i.reason for i in items if i.status == "failed"], items)
 
 
 def _archive_locked(task_text, images, source, out_dir, policy, codec, quality, grounding,
@@ -142,28 +150,26 @@ def _archive_locked(task_text, images, source, out_dir, policy, codec, quality, 
     params = dict(task=task_text, source=source, out_dir=out_dir, codec=codec, quality=quality, grounding=grounding,
                   delete_originals=delete_originals_after_verify, images=len(images), policy_id=policy.policy_id,
                   temp_files_swept=swept)
-    with session() as s:
-        run_id = repo.start_run(s, "archive", str(flow_run.id) if flow_run.id else None, params)
-    futures = [archive_t.submit(str(p), source, out_dir, policy, codec, quality, grounding,
-                                delete_originals_after_verify, run_id) for p in images]
-    items = []
-    for p, f in zip(images, futures):
-        try:
-            item = f.result()
-        except Exception as exc:
-            item = ArchiveItem(path=str(p), status="failed", reason=f"{type(exc).__name__}: {exc}")
-        items.append(item)
-        item_done(item.path, item.status != "failed")
-    bad = archive.mismatches([(i.bitstream, i.sha256) for i in items if i.status != "failed" and i.sha256])
-    for i in items:  # the file on disk and its record must agree at the end of every run
-        if i.bitstream in bad:
-            i.status, i.reason = "failed", bad[i.bitstream]
-    with session() as s:
-        repo.finish_run(s, run_id, sum(i.status != "failed" for i in items),
-                        [{"path": i.path, "error": i.reason} for i in items if i.status == "failed"])
+    with recorded_run("archive", params, str(flow_run.id) if flow_run.id else None) as run:
+        futures = [archive_t.submit(str(p), source, out_dir, policy, codec, quality, grounding,
+                                    delete_originals_after_verify, run.run_id) for p in images]
+        items = []
+        for p, f in zip(images, futures):
+            try:
+                item = f.result()
+            except Exception as exc:
+                item = ArchiveItem(path=str(p), status="failed", reason=error_text(p, exc))
+            items.append(item)
+            item_done(item.path, item.status != "failed")
+        bad = archive.mismatches([(i.bitstream, i.sha256) for i in items if i.status != "failed" and i.sha256])
+        for i in items:  # the file on disk and its record must agree at the end of every run
+            if i.bitstream in bad:
+                i.status, i.reason = "failed", bad[i.bitstream]
+            run.done(i.path, i.reason if i.status == "failed" else None)
     return items
 
 
 def run_archive(task_text: str, source: str, out_dir: str, workers: int | None = None, **kw) -> list[ArchiveItem]:
     """Run the archive flow with the task runner that ``workers`` asks for."""
-    return archive_flow.with_options(task_runner=task_runner(workers))(task_text, source, out_dir, **kw)
+    flow_fn = archive_flow.with_options(task_runner=task_runner(workers))
+    return results_of(flow_fn(task_text, source, out_dir, **kw, return_state=True))

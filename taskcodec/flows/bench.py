@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from taskcodec.agents.policy import policy_from_labels
 from taskcodec.bench import run as B
-from taskcodec.flows.progress import item_done
+from taskcodec.progress import item_done
 from taskcodec.imageio import load_image
 from taskcodec.tools.grounding import get_backend, ground
 

@@ -1,27 +1,25 @@
-"""``compress`` and ``decode`` flows: one Prefect task per stage per image.
+"""``compress`` and ``decode`` flows: ``taskcodec.batch``'s loops with every stage a Prefect task.
 
-A failing image fails only itself: its error is reported and recorded on the
-run, and the batch goes on. Transient errors (I/O, a locked database) are
-retried; bad input (``TaskcodecError``) is not, since it would fail again.
+A failing image fails only itself: its error is reported, logged and recorded on the
+run, the batch goes on, and the run ends Failed (``outcome.finish``). Transient errors
+(I/O, a locked database) are retried; bad input (``TaskcodecError``) is not, since it
+would fail again.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+from functools import partial
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from pydantic import BaseModel
+from prefect.states import State
 from sqlalchemy.exc import OperationalError
 
-from taskcodec import pipeline, routes
+from taskcodec import batch, pipeline
+from taskcodec.batch import ImageReport
 from taskcodec.errors import TaskcodecError
-from taskcodec.flows.progress import item_done
-from taskcodec.imageio import sha256_file
-from taskcodec.store import repo
-from taskcodec.store.db import session
+from taskcodec.flows.outcome import finish, item_run_name, link, results_of, run_name
 
 
 def _transient(_task, _task_run, state) -> bool:
@@ -36,108 +34,53 @@ def _transient(_task, _task_run, state) -> bool:
     return False
 
 
-_stage = dict(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient)
+STAGE_OPTIONS = dict(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient,
+                     task_run_name=item_run_name)
 
-plan_t = task(pipeline.plan_task, name="plan", **_stage)
-load_t = task(pipeline.load, name="load", **_stage)
-ground_t = task(pipeline.ground_image, name="ground", **_stage)
-encode_t = task(pipeline.encode_grounded, name="encode", **_stage)
-persist_t = task(pipeline.persist, name="persist", **_stage)
-
-
-class ImageReport(BaseModel):
-    path: str
-    ok: bool
-    error: str | None = None
-    bitstream: str | None = None
-    encoding_id: int | None = None
-    width: int | None = None
-    height: int | None = None
-    bytes: int | None = None
-    bpp: float | None = None
-    layers: int | None = None
-    transmitted: int = 0
-    dropped: int = 0
-    seconds: float = 0.0
+plan_t = task(pipeline.plan_task, name="plan", **{**STAGE_OPTIONS, "task_run_name": "plan"})
+TASK_STAGES = batch.Stages(**{name: task(fn, name=label, **STAGE_OPTIONS) for name, label, fn in (
+    ("load", "load", pipeline.load), ("ground", "ground", pipeline.ground_image),
+    ("encode", "encode", pipeline.encode_grounded), ("encode_full", "encode", pipeline.encode_full),
+    ("persist", "persist", pipeline.persist), ("read", "read", pipeline.read_bitstream),
+    ("decode", "decode", batch.Stages.decode), ("reconstruct", "reconstruct", batch.Stages.reconstruct))})
 
 
-encode_full_t = task(pipeline.encode_full, name="encode", **_stage)
-
-
-def _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id,
-                  uncovered=None, overwrite=False) -> ImageReport:
-    t0 = time.perf_counter()
-    try:
-        image = load_t(path)
-        if policy is None:  # whole-image mode: no grounding, no decisions to take
-            encoded = encode_full_t(image, codec, quality, budget_bytes)
-            backend, timings = "none", {"encode_s": encoded.seconds}
-        else:
-            g = ground_t(image, policy, grounding, uncovered)
-            encoded = encode_t(image, g, policy, codec, quality, budget_bytes, threshold, uncovered)
-            backend = g.backend
-            timings = {"ground_s": g.seconds, "encode_s": encoded.seconds, "total_s": round(time.perf_counter() - t0, 4)}
-        enc_id = persist_t(image, policy, encoded, out_path, backend, run_id, timings, overwrite=overwrite)
-    except Exception as exc:  # one bad image fails only itself
-        msg = str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"
-        return ImageReport(path=str(path), ok=False, error=msg, seconds=round(time.perf_counter() - t0, 3))
-    objs = [d for d in encoded.decisions if d.object_index is not None]
-    return ImageReport(
-        path=str(path), ok=True, bitstream=str(out_path), encoding_id=enc_id, width=image.width, height=image.height,
-        bytes=len(encoded.data), bpp=round(8 * len(encoded.data) / (image.width * image.height), 4),
-        layers=len(encoded.header.layers), transmitted=sum(d.action != "drop" for d in objs),
-        dropped=sum(d.action == "drop" for d in objs), seconds=round(time.perf_counter() - t0, 3),
-    )
-
-
-@flow(name="compress")
+@flow(name="compress", flow_run_name=partial(run_name, "compress", "images"))
 def compress_flow(
     task_text: str | None, images: list[str], out_dir: str, codec: str = "classical", quality: int = 60,
     budget_bytes: int | None = None, grounding: str | None = None, threshold: float | None = None,
     full: bool = False, uncovered: str | None = None, overwrite: bool = False,
-) -> list[ImageReport]:
-    """Plan the task once, then load, ground, decide, encode and persist every image
-    (``full``: no task, every image coded whole)."""
+) -> State:
+    """Plan the task once, then load, ground, decide, encode and persist every image (``full``: no task,
+    every image coded whole). Ends Failed when any image failed; ``run_compress`` returns the reports."""
     policy = None if full else plan_t(task_text)
     warning = None if full else pipeline.check_coverage(policy, grounding, uncovered)  # raises under "fail"
     if warning:
         get_run_logger().warning(warning)
-    params = dict(task=task_text, images=len(images), out_dir=out_dir, codec=codec, quality=quality, full=full,
-                  budget_bytes=budget_bytes, grounding=grounding, threshold=threshold, uncovered=uncovered,
-                  policy_id=policy.policy_id if policy else None)
-    with session() as s:
-        run_id = repo.start_run(s, "compress", str(flow_run.id) if flow_run.id else None, params)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    reports = []
-    for path, out_path in zip(images, pipeline.output_names(images, out_dir)):
-        r = _compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold, run_id,
-                          uncovered, overwrite)
-        reports.append(r)
-        item_done(r.path, r.ok)
-    with session() as s:
-        repo.finish_run(s, run_id, sum(r.ok for r in reports),
-                        [{"path": r.path, "error": r.error} for r in reports if not r.ok])
-    return reports
+    reports = batch.compress_images(policy, images, out_dir, codec, quality, budget_bytes, grounding, threshold,
+                                    uncovered, overwrite, task_text, TASK_STAGES,
+                                    str(flow_run.id) if flow_run.id else None)
+    rows = [{"image": r.path, "status": "ok" if r.ok else "failed", "bytes": r.bytes, "bpp": r.bpp,
+             "layers": r.layers, "sent": r.transmitted, "dropped": r.dropped, "seconds": r.seconds,
+             "bitstream": link(r.bitstream), "error": r.error or ""} for r in reports]
+    return finish("compress", rows, [r.error for r in reports if not r.ok], reports)
 
 
-read_t = task(pipeline.read_bitstream, name="read", **_stage)
-decode_t = task(pipeline.decode_bitstream, name="decode", cache_policy=NO_CACHE)
-human_t = task(routes.human, name="reconstruct", **_stage)
+def run_compress(*args, **kwargs) -> list[ImageReport]:
+    """``compress_flow`` as a function: its reports, whether the run Completed or Failed."""
+    return results_of(compress_flow(*args, **kwargs, return_state=True))
 
 
-@flow(name="decode")
+@flow(name="decode", flow_run_name=partial(run_name, "decode", "files", "file", None))
 def decode_flow(files: list[str], out_dir: str, layers: str = "all", reconstruct: str | None = None,
-                overwrite: bool = False) -> list[dict]:
+                overwrite: bool = False) -> State:
     """Decode many bitstreams for people: ``OUT/<stem>.png``, its mask and its metadata each."""
-    results = []
-    for f in files:
-        try:
-            bs = read_t(f)
-            out, mask, meta = human_t(bs, decode_t(bs, layers), Path(out_dir) / (Path(f).stem + ".png"),
-                                      sha256_file(f), reconstruct, overwrite=overwrite)
-            results.append({"file": f, "ok": True, "out": str(out), "mask": str(mask), "meta": str(meta),
-                            "problems": bs.problems})
-        except Exception as exc:
-            results.append({"file": f, "ok": False, "error": str(exc)})
-        item_done(f, results[-1]["ok"])
-    return results
+    results = [batch.decode_one(f, out_dir, layers, reconstruct, overwrite, TASK_STAGES) for f in files]
+    rows = [{"file": r["file"], "status": "ok" if r["ok"] else "failed", "image": link(r.get("out")),
+             "error": r.get("error", "")} for r in results]
+    return finish("decode", rows, [r["error"] for r in results if not r["ok"]], results, "file")
+
+
+def run_decode(*args, **kwargs) -> list[dict]:
+    """``decode_flow`` as a function: one dict per file, whether the run Completed or Failed."""
+    return results_of(decode_flow(*args, **kwargs, return_state=True))

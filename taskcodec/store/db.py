@@ -82,6 +82,11 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     else:
+        if make_url(url).get_backend_name() == "postgresql":
+            from taskcodec.errors import require_extra
+
+            driver = make_url(url).get_driver_name()
+            require_extra("postgres", "a PostgreSQL store", {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(driver, driver))
         engine = create_engine(url, pool_pre_ping=True)
     migrate(engine, url)
     if path is not None:
@@ -133,8 +138,35 @@ def alembic_config(url: str):
     return cfg
 
 
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration's revision, read from the migration files without importing Alembic (0.6 s
+    of every command's start): the one revision no other names as its ``down_revision``."""
+    import re
+
+    revs, downs = set(), set()
+    for f in resources.files("taskcodec.store").joinpath("migrations", "versions").iterdir():
+        if f.name.endswith(".py"):
+            src = f.read_text()
+            revs.update(re.findall(r"^revision: str = '([^']+)'", src, re.M))
+            downs.update(re.findall(r"^down_revision: [^=]+= '([^']+)'", src, re.M))
+    (head,) = revs - downs
+    return head
+
+
+def _at_head(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+    except DatabaseError:  # no such table yet: a new store
+        return False
+
+
 def migrate(engine: Engine, url: str) -> None:
-    """Bring the schema to the newest revision (no-op when it already is)."""
+    """Bring the schema to the newest revision (no-op when it already is; Alembic is imported only when
+    there is something to do)."""
+    if _at_head(engine):
+        return
     from alembic import command
 
     cfg = alembic_config(url)

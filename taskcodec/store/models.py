@@ -149,12 +149,16 @@ class Decode(SQLModel, table=True):
 
 
 class Schedule(SQLModel, table=True):
-    """A standing archival job: served on its cron schedule by ``taskcodec serve``."""
+    """A standing archival job: served on its schedule (a cron or an interval, in a timezone) by
+    ``taskcodec serve``; a paused one is kept but not run."""
 
     __tablename__ = "schedules"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True)
-    cron: str
+    cron: str | None = None
+    interval_s: float | None = None
+    timezone: str | None = None
+    paused: bool = False
     parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
