@@ -62,7 +62,7 @@ def main() -> None:
 
     run("plan", TASK)
     run("compress", "--task", TASK, "--out", str(work / "out"), str(image))
-    tcb = str(work / "out" / "astronaut.tcb")
+    tcb = str(work / "out" / (image.stem + ".tcb"))
     cases = {
         "plan (stored policy)": lambda i: run("plan", TASK),
         "ground (1 image)": lambda i: run("ground", "--task", TASK, str(image)),

@@ -286,17 +286,18 @@ def compress(
 
     args = (task, [str(p) for p in images], str(out), codec, quality, budget_bytes, grounding, threshold, full,
             uncovered, overwrite)
+    as_flow = use_flows(len(images))  # a batch, or a Prefect server configured: a flow run (it logs the warning)
+    if warning and not as_flow:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     with _progress(len(images), "compress"):
         try:
-            if use_flows(len(images)):  # a batch, or a Prefect server configured: a flow run (it logs the warning)
+            if as_flow:
                 from taskcodec.flows import run_compress
 
                 reports = run_compress(*args)
             else:  # a few files: the stages directly, no Prefect server to start
                 from taskcodec import batch
 
-                if warning:
-                    err.print(f"[yellow]warning:[/] {escape(warning)}")
                 reports = batch.compress(*args)
         except TaskcodecError as exc:
             _fail(exc)

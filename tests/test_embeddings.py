@@ -1,3 +1,4 @@
+import json
 import numpy as np
 import pytest
 
@@ -25,3 +26,32 @@ def test_numpy_minilm_matches_transformers_on_the_same_weights():
 def test_similarity_orders_meanings():
     assert similarity("automobile", "car") > similarity("automobile", "banana") + 0.3
     assert abs(similarity("dog", "dog") - 1.0) < 1e-5
+
+
+def test_the_data_dirs_cache_spares_a_command_loading_minilm(home):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from taskcodec.tools import embeddings
+
+    code = ("import json, sys; from taskcodec.tools import embeddings as e; v = e.embed_all(['car', 'licence plate']); "
+            "print(json.dumps({'loaded': e.default_embedder.cache_info().currsize, 'v': v['car'][:4].tolist()}))")
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                                      check=True).stdout) for _ in range(2)]
+    assert [r["loaded"] for r in runs] == [1, 0]  # the second process read the cache, not the model
+    assert np.allclose(runs[0]["v"], runs[1]["v"])
+    (cache,) = (home / "cache").glob("embeddings-*.npz")
+    assert cache.stat().st_mode & 0o777 == 0o666 & ~embeddings_umask()
+    cache.write_bytes(b"not a cache")  # damaged: ignored and rewritten, same answer
+    third = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                                      check=True).stdout)
+    assert third["loaded"] == 1 and np.allclose(third["v"], runs[0]["v"])
+    assert embeddings.similarities("car", ["truck", "banana"])["truck"] > 0.5
+
+
+def embeddings_umask() -> int:
+    from taskcodec.imageio import _current_umask
+
+    return _current_umask()

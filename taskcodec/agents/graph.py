@@ -94,9 +94,9 @@ def validate_labels(proposed: list[dict], limit: int = MAX_LABELS) -> tuple[list
 
 
 def rank_labels(task_key: str, labels: list[dict]) -> list[LabelSpec]:
-    from taskcodec.tools.embeddings import similarity
+    from taskcodec.tools.embeddings import similarities
 
-    rel = {l["name"]: similarity(task_key, l["name"]) for l in labels}
+    rel = similarities(task_key, [l["name"] for l in labels])
     ordered = sorted(labels, key=lambda l: (-round(l["importance"], 6), -round(rel[l["name"]], 6), l["name"]))
     return [LabelSpec(name=l["name"], importance=round(l["importance"], 3), rank=i + 1, synonyms=tuple(l["synonyms"]),
                       groundable=l["groundable"]) for i, l in enumerate(ordered)]

@@ -44,11 +44,9 @@ def _find(phrase: str, text: str) -> int | None:
 
 
 def _similarities(text: str, labels: list[str]) -> dict[str, float]:
-    try:
-        from taskcodec.tools.embeddings import similarity
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        return {}
-    return {label: similarity(text, label) for label in labels}
+    from taskcodec.tools.embeddings import similarities
+
+    return similarities(text, list(labels))
 
 
 @lru_cache(maxsize=1)

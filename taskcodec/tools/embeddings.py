@@ -128,10 +128,71 @@ def default_embedder() -> TextEmbedder:
     return TextEmbedder.from_pretrained()
 
 
-@lru_cache(maxsize=8192)
+_EMBEDDINGS: dict[str, np.ndarray] = {}  # text -> embedding, for this process
+
+
+def _cache_file() -> Path | None:
+    """``$TASKCODEC_HOME/cache/embeddings-<model>.npz``: the texts this data dir has embedded with the
+    default model (the detectors' class names, the policies' labels), so a command's start need not load
+    MiniLM at all. Keyed by the weights file's size and time; None when the weights are missing."""
+    import hashlib
+
+    from taskcodec.settings import get_settings
+
+    try:
+        st = (default_model_dir() / "model.safetensors").stat()
+    except (OSError, Exception):  # noqa: BLE001 - no weights: no cache, encode() will say why
+        return None
+    key = hashlib.sha256(f"{default_model_dir()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    return get_settings().home_dir / "cache" / f"embeddings-{key}.npz"
+
+
+@lru_cache(maxsize=1)
+def _load_cache() -> None:
+    f = _cache_file()
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            _EMBEDDINGS.update(zip(z["texts"].tolist(), z["vectors"]))
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: it is rewritten
+        pass
+
+
+def _save_cache() -> None:
+    import io
+
+    from taskcodec.imageio import atomic_write_bytes
+
+    f = _cache_file()
+    if f is None:
+        return
+    buf = io.BytesIO()
+    np.savez(buf, texts=np.array(list(_EMBEDDINGS), dtype=str), vectors=np.stack(list(_EMBEDDINGS.values())))
+    try:
+        atomic_write_bytes(f, buf.getvalue())  # whole or not at all, for concurrent processes; umask respected
+    except OSError:  # a read-only data dir: no cache, same results
+        pass
+
+
+def embed_all(texts: list[str]) -> dict[str, np.ndarray]:
+    """Embeddings of ``texts``; the ones neither this process nor the data dir's cache has seen are
+    encoded in one batch (80 short texts cost about what 3 single ones do) and added to the cache."""
+    _load_cache()
+    missing = [t for t in dict.fromkeys(texts) if t not in _EMBEDDINGS]
+    if missing:
+        _EMBEDDINGS.update(zip(missing, default_embedder().encode(missing)))
+        _save_cache()
+    return {t: _EMBEDDINGS[t] for t in texts}
+
+
 def embed(text: str) -> np.ndarray:
-    return default_embedder().encode([text])[0]
+    return embed_all([text])[text]
 
 
 def similarity(a: str, b: str) -> float:
     return float(embed(a) @ embed(b))
+
+
+def similarities(text: str, others: list[str]) -> dict[str, float]:
+    """``similarity(text, o)`` for every ``o``, encoded in one batch."""
+    e = embed_all([text, *others])
+    return {o: float(e[text] @ e[o]) for o in others}

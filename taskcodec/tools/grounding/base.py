@@ -135,19 +135,17 @@ def label_map(backend: GroundingBackend, policy: TaskPolicy) -> dict[str, tuple[
             matched.add(spec.name)
     unmatched = [spec for spec in policy.labels if spec.name not in matched]
     if unmatched:
-        try:
-            from taskcodec.tools.embeddings import similarity
-        except ImportError:  # pragma: no cover - transformers is a dependency
-            similarity = None
-        if similarity is not None:
-            vlabels = sorted(set(cmap.values()))
-            for spec in unmatched:
-                sims = {v: similarity(spec.name, v) for v in vlabels}
-                top = max(sims, key=sims.get)
-                if sims[top] >= EMBEDDING_MIN_SIMILARITY:
-                    for cls, vlabel in cmap.items():
-                        if vlabel == top:
-                            offer(cls, spec, f"embedding {sims[top]:.2f}")
+        from taskcodec.tools.embeddings import embed_all
+
+        vlabels = sorted(set(cmap.values()))
+        e = embed_all([*vlabels, *(spec.name for spec in unmatched)])  # one batch
+        for spec in unmatched:
+            sims = {v: float(e[spec.name] @ e[v]) for v in vlabels}
+            top = max(sims, key=sims.get)
+            if sims[top] >= EMBEDDING_MIN_SIMILARITY:
+                for cls, vlabel in cmap.items():
+                    if vlabel == top:
+                        offer(cls, spec, f"embedding {sims[top]:.2f}")
     result = {cls: (label, how) for cls, (_m, _r, label, how) in best.items()}
     _LABEL_MAP_CACHE[key] = result
     return result
