@@ -80,7 +80,7 @@ def main() -> None:
     from pycocotools.cocoeval import COCOeval
 
     from taskcodec import pipeline
-    from taskcodec.agents.policy import policy_from_labels
+    from taskcodec.domain.policy import policy_from_labels
     from taskcodec.tools.grounding.onnx import COCO80
 
     with contextlib.redirect_stdout(io.StringIO()):

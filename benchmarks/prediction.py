@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
 
-    from taskcodec.agents.policy import policy_from_labels
+    from taskcodec.domain.policy import policy_from_labels
     from taskcodec.codec import bitstream, classical
     from taskcodec.decisions import decide, requests_for
     from taskcodec.imageio import load_image

@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
 
-    from taskcodec.agents.policy import policy_from_labels
+    from taskcodec.domain.policy import policy_from_labels
     from taskcodec.bench import run as B
     from taskcodec.bench.metrics import bd_rate
     from taskcodec.settings import get_settings

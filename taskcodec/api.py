@@ -23,7 +23,7 @@ from typing import Any, Union
 import numpy as np
 
 from taskcodec import pipeline
-from taskcodec.agents.policy import TaskPolicy
+from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import TaskcodecError
 from taskcodec.imageio import LoadedImage, load_image, open_bounded, to_rgb8
 from taskcodec.settings import get_settings

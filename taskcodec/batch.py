@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from pydantic import BaseModel
 
 from taskcodec import pipeline, routes
-from taskcodec.agents.policy import TaskPolicy
+from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import TaskcodecError
 from taskcodec.progress import item_done
 from taskcodec.imageio import sha256_file

@@ -30,16 +30,15 @@ Reason codes
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from taskcodec.agents.policy import Rules, TaskPolicy
-from taskcodec.tools.grounding.base import Box, GroundingResult
+from taskcodec.domain.policy import Rules, TaskPolicy
+from taskcodec.codec.api import Action, ObjectOutcome, ObjectRequest
+from taskcodec.domain.geometry import Box
+from taskcodec.tools.grounding.base import GroundingResult
 from taskcodec.tools.grounding.coverage import LIKELY_AREA
-
-Action = Literal["transmit", "drop", "downgrade"]
-
 
 class Decision(BaseModel):
     object_index: int | None = None  # index into the grounding detections; None for label-level rows
@@ -59,28 +58,6 @@ class Decision(BaseModel):
     bytes: int | None = None
     backend: str | None = None
     numbers: dict[str, Any] = Field(default_factory=dict)  # anything else behind the decision
-
-
-class ObjectRequest(BaseModel):
-    """A provisionally transmitted object, handed to the encoder in importance order."""
-
-    object_index: int
-    label: str
-    box: Box
-    importance: float
-    tier: str
-
-
-class ObjectOutcome(BaseModel):
-    """What the encoder did with an ``ObjectRequest``."""
-
-    object_index: int
-    action: Action
-    reason: str
-    layer_index: int | None = None
-    quality: int | None = None
-    bytes: int | None = None
-    numbers: dict[str, Any] = Field(default_factory=dict)
 
 
 RECALL_FLOOR_RATIO = 0.5  # the default recall floor, as a share of the threshold

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from taskcodec.agents.policy import TaskPolicy
+from taskcodec.domain.policy import TaskPolicy
 from sqlalchemy.exc import OperationalError
 
 from taskcodec.codec import bitstream, get_codec

@@ -70,7 +70,7 @@ def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path, m
     assert (out / "all_mAP.png").is_file() and (out / "kodak_psnr.png").is_file()
     assert "BD-rate vs AVIF" in (out / "summary.md").read_text()
     assert res["workers"] == 2  # points ran concurrently: each must still use its own scenario's regions
-    from taskcodec.agents.policy import policy_from_labels
+    from taskcodec.domain.policy import policy_from_labels
     from taskcodec.bench import run as B
     from taskcodec.settings import get_settings
 

@@ -4,7 +4,7 @@ import pytest
 from taskcodec.agents import plan_offline
 from taskcodec.codec import bitstream as bsm
 from taskcodec.codec import classical
-from taskcodec.decisions import ObjectRequest
+from taskcodec.codec.api import ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 
@@ -182,7 +182,7 @@ def test_a_stream_written_by_one_process_decodes_identically_in_another(astronau
     code = f"""
 import numpy as np
 from taskcodec.codec import bitstream, classical
-from taskcodec.decisions import ObjectRequest
+from taskcodec.codec.api import ObjectRequest
 px = np.load({str(tmp_path / "in.npy")!r})
 reqs = [ObjectRequest(object_index=0, label="face", box=(177, 66, 272, 161), importance=1.0, tier="high"),
         ObjectRequest(object_index=1, label="person", box=(20, 20, 120, 190), importance=0.5, tier="medium")]

@@ -1,7 +1,7 @@
 import pytest
 
 from taskcodec.agents import plan_offline
-from taskcodec.agents.policy import Rules
+from taskcodec.domain.policy import Rules
 from taskcodec.decisions import ObjectOutcome, decide, requests_for, settle
 from taskcodec.tools.grounding.base import Detection, GroundingResult
 

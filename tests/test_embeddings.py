@@ -2,7 +2,7 @@ import json
 import numpy as np
 import pytest
 
-from taskcodec.tools.embeddings import TextEmbedder, default_model_dir, similarity
+from taskcodec.domain.embeddings import TextEmbedder, default_model_dir, similarity
 
 TEXTS = ["a person crossing the street", "automobile", "count vehicles and people at this crossing", "x"]
 
@@ -34,9 +34,9 @@ def test_the_data_dirs_cache_spares_a_command_loading_minilm(home):
 
     import numpy as np
 
-    from taskcodec.tools import embeddings
+    from taskcodec.domain import embeddings
 
-    code = ("import json, sys; from taskcodec.tools import embeddings as e; v = e.embed_all(['car', 'licence plate']); "
+    code = ("import json, sys; from taskcodec.domain import embeddings as e; v = e.embed_all(['car', 'licence plate']); "
             "print(json.dumps({'loaded': e.default_embedder.cache_info().currsize, 'v': v['car'][:4].tolist()}))")
     runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                                       check=True).stdout) for _ in range(2)]

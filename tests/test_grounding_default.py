@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from taskcodec.agents.policy import policy_from_labels
+from taskcodec.domain.policy import policy_from_labels
 from taskcodec.decisions import decide, requests_for
 from taskcodec.errors import TaskcodecError
 from taskcodec.imageio import load_image

@@ -89,7 +89,7 @@ def test_float_images_are_refused(tmp_path):
 
 
 def test_a_20000x10_strip_goes_through_grounding(tmp_path):
-    from taskcodec.agents.policy import policy_from_labels
+    from taskcodec.domain.policy import policy_from_labels
 
     path = tmp_path / "strip.png"
     Image.fromarray(np.full((10, 20000, 3), 90, np.uint8)).save(path)

@@ -11,7 +11,7 @@ from taskcodec.codec import bitstream as bsm
 from taskcodec.codec import learned
 from taskcodec.codec.learned.model import GainedMeanScaleHyperprior
 from taskcodec.codec.learned.weights import SHIPPED, save_weights
-from taskcodec.decisions import ObjectRequest
+from taskcodec.codec.api import ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError, TaskcodecError
 from tests.conftest import SHARED
 

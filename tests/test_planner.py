@@ -1,7 +1,7 @@
 import pytest
 
 from taskcodec.agents import plan_offline, policy_from_labels
-from taskcodec.agents.policy import normalise_task
+from taskcodec.domain.policy import normalise_task
 from taskcodec.errors import PlanningError
 
 

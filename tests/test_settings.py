@@ -31,5 +31,10 @@ def test_openai_api_key_is_accepted(monkeypatch):
 
 
 def test_shared_dir_default_is_beside_the_checkout(monkeypatch):
+    """Run from the checkout (as the README's commands are), the default finds ../shared beside it."""
+    repo = Path(__file__).resolve().parent.parent
     monkeypatch.delenv("TASKCODEC_SHARED_DIR", raising=False)
-    assert Settings().shared_dir == Path("../shared")
+    monkeypatch.chdir(repo)
+    assert Settings().shared_path == repo.parent / "shared"
+    monkeypatch.chdir(repo / "tests")  # from elsewhere it follows the working directory, as a relative path does
+    assert Settings().shared_path == repo / "shared"

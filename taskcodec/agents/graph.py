@@ -21,8 +21,8 @@ import time
 from typing import Annotated, Any, TypedDict
 
 from taskcodec.agents.planner import PLANNER_NAME, plan_offline, planner_version
-from taskcodec.agents.policy import _LABEL_RE, LabelSpec, Provenance, Rules, TaskPolicy, normalise_task
-from taskcodec.agents.vocabulary import load_vocabulary
+from taskcodec.domain.policy import _LABEL_RE, LabelSpec, Provenance, Rules, TaskPolicy, normalise_task
+from taskcodec.domain.vocabulary import load_vocabulary
 from taskcodec.errors import PlanningError
 from taskcodec.settings import Settings, get_settings
 
@@ -94,7 +94,7 @@ def validate_labels(proposed: list[dict], limit: int = MAX_LABELS) -> tuple[list
 
 
 def rank_labels(task_key: str, labels: list[dict]) -> list[LabelSpec]:
-    from taskcodec.tools.embeddings import similarities
+    from taskcodec.domain.embeddings import similarities
 
     rel = similarities(task_key, [l["name"] for l in labels])
     ordered = sorted(labels, key=lambda l: (-round(l["importance"], 6), -round(rel[l["name"]], 6), l["name"]))

@@ -22,8 +22,8 @@ import hashlib
 import re
 from functools import lru_cache
 
-from taskcodec.agents.policy import LabelSpec, Provenance, Rules, TaskPolicy, normalise_task
-from taskcodec.agents.vocabulary import load_vocabulary, singular_forms
+from taskcodec.domain.policy import LabelSpec, Provenance, Rules, TaskPolicy, normalise_task
+from taskcodec.domain.vocabulary import load_vocabulary, singular_forms
 from taskcodec.errors import PlanningError
 
 PLANNER_NAME = "offline-minilm-v2"
@@ -44,7 +44,7 @@ def _find(phrase: str, text: str) -> int | None:
 
 
 def _similarities(text: str, labels: list[str]) -> dict[str, float]:
-    from taskcodec.tools.embeddings import similarities
+    from taskcodec.domain.embeddings import similarities
 
     return similarities(text, list(labels))
 
@@ -58,7 +58,7 @@ def _label_matrix():
 
     from taskcodec.imageio import atomic_write_bytes
     from taskcodec.settings import get_settings
-    from taskcodec.tools.embeddings import default_embedder
+    from taskcodec.domain.embeddings import default_embedder
 
     vocab = load_vocabulary()
     names = sorted(vocab.labels)
@@ -80,7 +80,7 @@ def _label_matrix():
 
 
 def nearest_labels(text: str, k: int = NEAREST_MAX, min_sim: float = NEAREST_MIN) -> list[tuple[str, float]]:
-    from taskcodec.tools.embeddings import default_embedder
+    from taskcodec.domain.embeddings import default_embedder
 
     names, mat = _label_matrix()
     sims = mat @ default_embedder().encode([text])[0]

@@ -38,7 +38,7 @@ from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
 from taskcodec.codec.format_v2 import GRID, box_of_grid, grid_box
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.raster import decode_raster, encode_raster, resize
-from taskcodec.decisions import ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "classical"

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from taskcodec.codec.bitstream import Header, LayerEntry, packed_size
-from taskcodec.decisions import ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import ObjectOutcome, ObjectRequest
 
 
 def expand(box, width: int, height: int) -> tuple[int, int, int, int]:

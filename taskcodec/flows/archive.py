@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from taskcodec import archive, pipeline
-from taskcodec.agents.policy import TaskPolicy
+from taskcodec.domain.policy import TaskPolicy
 from taskcodec.batch import error_text, recorded_run
 from taskcodec.errors import BitstreamError, TaskcodecError
 from taskcodec.flows.compress import STAGE_OPTIONS

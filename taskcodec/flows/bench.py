@@ -15,7 +15,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from taskcodec.agents.policy import policy_from_labels
+from taskcodec.domain.policy import policy_from_labels
 from taskcodec.bench import run as B
 from taskcodec.progress import item_done
 from taskcodec.imageio import load_image

@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from taskcodec.agents.policy import TaskPolicy
+from taskcodec.domain.policy import TaskPolicy
 from taskcodec.store import models as m
 from taskcodec.store.models import utcnow
 

@@ -37,7 +37,7 @@ from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.learned.model import LEVEL_MIN
 from taskcodec.codec.learned.weights import LoadedModel, load_model
-from taskcodec.decisions import ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "learned"

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from taskcodec.agents.policy import TaskPolicy
+from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import GroundingSpecError
 from taskcodec.tools.grounding.base import (
     Detection,

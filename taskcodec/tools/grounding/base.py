@@ -13,9 +13,11 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from taskcodec.agents.policy import TaskPolicy
+from taskcodec.domain.geometry import Box, iou
+from taskcodec.domain.policy import TaskPolicy
 
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+__all__ = ["Box", "Detection", "GroundingBackend", "GroundingResult", "RawDetection", "iou", "label_map",
+           "map_to_policy", "nms", "resize_for_detection", "ungroundable_labels"]
 
 
 class RawDetection(BaseModel):
@@ -63,13 +65,6 @@ class GroundingBackend(Protocol):
         report all their classes and ignore ``labels``; open-vocabulary ones look for ``labels``."""
 
 
-def iou(a: Box, b: Box) -> float:
-    ix0, iy0, ix1, iy1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, ix1 - ix0) * max(0.0, iy1 - iy0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def nms(dets: list[Detection], iou_threshold: float) -> list[Detection]:
     """Greedy NMS within each label (or class, for unmapped detections)."""
     out: list[Detection] = []
@@ -109,7 +104,7 @@ def label_map(backend: GroundingBackend, policy: TaskPolicy) -> dict[str, tuple[
     hit = _LABEL_MAP_CACHE.get(key)
     if hit is not None:
         return hit
-    from taskcodec.agents.vocabulary import load_vocabulary
+    from taskcodec.domain.vocabulary import load_vocabulary
 
     vocab = load_vocabulary()
     cmap = backend.class_map()
@@ -135,7 +130,7 @@ def label_map(backend: GroundingBackend, policy: TaskPolicy) -> dict[str, tuple[
             matched.add(spec.name)
     unmatched = [spec for spec in policy.labels if spec.name not in matched]
     if unmatched:
-        from taskcodec.tools.embeddings import embed_all
+        from taskcodec.domain.embeddings import embed_all
 
         vlabels = sorted(set(cmap.values()))
         e = embed_all([*vlabels, *(spec.name for spec in unmatched)])  # one batch

@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from taskcodec.agents.policy import TaskPolicy
+from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import TaskcodecError
 from taskcodec.tools.grounding.base import Detection, GroundingBackend, GroundingResult, ungroundable_labels
 
@@ -62,7 +62,7 @@ def require(backend: GroundingBackend, policy: TaskPolicy, mode: str) -> tuple[s
 
 
 def _vocab_label(class_name: str) -> str:
-    from taskcodec.agents.vocabulary import load_vocabulary
+    from taskcodec.domain.vocabulary import load_vocabulary
 
     return load_vocabulary().canonical(class_name) or class_name
 

@@ -8,7 +8,7 @@ transmitted layers.
 
 from __future__ import annotations
 
-from taskcodec.agents.policy import policy_from_labels
+from taskcodec.domain.policy import policy_from_labels
 from taskcodec.tools.grounding import get_backend, ground
 from taskcodec.tools.grounding.onnx import COCO80
 

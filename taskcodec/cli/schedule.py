@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from taskcodec.cli import _fail, app, console
+from taskcodec.cli.common import _fail, app, console
 from taskcodec.errors import TaskcodecError
 
 schedule_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
@@ -39,7 +39,7 @@ def create(
     delete_originals: bool = typer.Option(False, "--delete-originals-after-verify"),
 ) -> None:
     """Store an archive job on a schedule; `taskcodec serve` runs it when due."""
-    from taskcodec.agents.policy import normalise_task
+    from taskcodec.domain.policy import normalise_task
     from taskcodec.flows.schedules import describe, parse_schedule, save_schedule
 
     try:

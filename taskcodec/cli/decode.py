@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from taskcodec.cli import _each, _emit, _fail, app, console, err, expand_inputs
+from taskcodec.cli.common import _each, _emit, _fail, app, console, err, expand_inputs
 from taskcodec.errors import TaskcodecError
 
 ROUTES = ("human", "machine", "machine:detect", "machine:classify")

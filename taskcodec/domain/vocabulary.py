@@ -50,7 +50,7 @@ def singular_forms(word: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def load_vocabulary() -> Vocabulary:
-    raw = resources.files("taskcodec.agents").joinpath("vocabulary.json").read_bytes()
+    raw = resources.files("taskcodec.domain").joinpath("vocabulary.json").read_bytes()
     data = json.loads(raw)
     labels = {e["name"]: tuple(e["synonyms"]) for e in data["labels"]}
     alias: dict[str, str] = {}

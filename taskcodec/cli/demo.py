@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+import typer
 from rich.markup import escape
 from rich.table import Table
 
-from taskcodec.bench.metrics import psnr
-from taskcodec.bench.run import whole_image
+from taskcodec.cli.common import _fail, _progress, app, console, print_reports
+from taskcodec.errors import TaskcodecError
 
 DEMO_IMAGES = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
 
@@ -36,9 +35,13 @@ def _fmt(v: float | None) -> str:
 
 
 def run_demo(out: Path, task: str, quality: int, console) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from taskcodec.bench.metrics import psnr
+    from taskcodec.bench.run import whole_image
     from taskcodec import pipeline
     from taskcodec.audit import explain_target, write_html
-    from taskcodec.cli import _progress, print_reports
 
     out = Path(out)
     images = demo_images()
@@ -92,3 +95,17 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
     console.print(f"bitstreams: {out / 'bitstreams'}\ndecoded images + masks: {out / 'decoded'}\naudit page: {page}\n"
                   f"explain one: taskcodec why {ok[0].bitstream if ok else '<file.tcb>'}")
     return failed
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("taskcodec-demo"), "--out", help="Where the demo writes its outputs."),
+    task: str = typer.Option("privacy audit: keep people and faces sharp", "--task"),
+    quality: int = typer.Option(60, "--quality", min=1, max=100),
+) -> None:
+    """Offline end-to-end run on photos shipped with scikit-image: compress, explain, decode, compare."""
+    try:
+        failed = run_demo(out, task, quality, console)
+    except TaskcodecError as exc:
+        _fail(exc, 1)
+    raise typer.Exit(1 if failed else 0)

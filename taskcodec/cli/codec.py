@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from taskcodec.cli import _fail, app, console, err
+from taskcodec.cli.common import _fail, app, console, err
 from taskcodec.errors import TaskcodecError
 
 
@@ -56,7 +56,7 @@ def bench(
         _fail(exc)
     from taskcodec.flows.bench import bench_flow, summary_markdown
 
-    from taskcodec.cli import _progress
+    from taskcodec.cli.common import _progress
 
     try:
         with _progress(None, "bench: operating points"):

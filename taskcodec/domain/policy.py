@@ -120,7 +120,7 @@ class TaskPolicy(BaseModel):
 
 def policy_from_labels(names: list[str], min_score: float | None = None) -> TaskPolicy:
     """An ad-hoc policy from an explicit label list (``--labels``), importance by order."""
-    from taskcodec.agents.vocabulary import load_vocabulary
+    from taskcodec.domain.vocabulary import load_vocabulary
 
     vocab = load_vocabulary()
     cleaned: list[str] = []

@@ -1,95 +1,20 @@
-"""``taskcodec`` command line. Batch commands run as Prefect flows; interactive commands (plan,
-ground, why, info, decode, a compress of a few files with no Prefect server configured) call the
-stage functions directly (``taskcodec.flows.runtime.use_flows``)."""
+"""``taskcodec plan``, ``ground``, ``compress`` and ``archive``: the encode side.
+
+Batch commands run as Prefect flows; interactive ones (plan, ground, a compress of a few files with
+no Prefect server configured) call the stage functions directly (``taskcodec.flows.runtime.use_flows``)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from taskcodec.cli.common import _each, _emit, _fail, _progress, app, console, err, expand_inputs, print_reports
 from taskcodec.errors import TaskcodecError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Task-aware, layered image compression with an audit trail.")
-# Off a terminal (a pipe, a log, CI) tables are as wide as their content: nothing is cut or wrapped.
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 100_000)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 100_000)
-
-
-def _version(value: bool) -> None:
-    if value:
-        import taskcodec
-
-        print(f"taskcodec {taskcodec.__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
-    """Task-aware, layered image compression with an audit trail.
-
-    Exit codes, the same for every command: 0 all good; 1 some inputs failed (the batch went on) or a
-    stream was damaged; 2 usage error (bad option, nothing was done)."""
-
-
-def expand_inputs(paths: list[Path], suffixes: tuple[str, ...] | None = None) -> list[Path]:
-    """Files as given; a folder stands for the images in it (recursively), a pattern with * ? [ for its
-    matches (for shells that pass it through quoted). A pattern that matches nothing stays as it is,
-    so it fails as a missing file with its own name."""
-    import glob
-
-    from taskcodec.archive import IMAGE_SUFFIXES
-
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(q for q in sorted(p.rglob("*")) if q.is_file() and not q.name.startswith(".")
-                       and q.suffix.lower() in (suffixes or IMAGE_SUFFIXES))
-        elif not p.exists() and any(ch in str(p) for ch in "*?["):
-            out.extend(Path(m) for m in sorted(glob.glob(str(p), recursive=True)) or [str(p)])
-        else:
-            out.append(p)
-    return out
-
-
-def _each(items, fn, key: str) -> tuple[list[dict], int]:
-    """``fn`` over every item; one that fails is reported in one line and the rest go on."""
-    out, failed = [], 0
-    for x in items:
-        try:
-            out.append(fn(x))
-        except (OSError, TaskcodecError) as exc:
-            failed += 1
-            err.print(f"[red]error:[/] {escape(str(exc))}")
-            out.append({key: str(x), "error": str(exc)})
-    return out, failed
-
-
-def _emit(out: list[dict], as_json: bool, render) -> None:
-    """All items as one JSON list, or each good one rendered for people."""
-    if as_json:
-        print(json.dumps(out, indent=2))
-        return
-    for item in out:
-        if "error" not in item:
-            render(item)
-
-
-def _fail(exc: Exception, code: int = 2) -> None:
-    from taskcodec.errors import StoreError
-
-    if isinstance(exc, StoreError):  # the environment, not the command line, is at fault
-        code = 1
-    err.print(f"[red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -157,7 +82,7 @@ def ground(
 ) -> None:
     """Preview what would be found: per image, label, detector class, box [x0,y0,x1,y1] in pixels, score."""
     from taskcodec import pipeline
-    from taskcodec.agents.policy import policy_from_labels
+    from taskcodec.domain.policy import policy_from_labels
     from taskcodec.settings import get_settings
 
     if list_backends:
@@ -197,33 +122,6 @@ def ground(
     out, failed = _each(images, lambda path: pipeline.ground_report(path, policy, grounding, thr), "image")
     _emit(out, as_json, render)
     raise typer.Exit(1 if failed else 0)
-
-
-def _progress(total: int | None, what: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from taskcodec.progress import set_listener
-
-    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                   transient=True)
-    tid = bar.add_task(what, total=total)
-    set_listener(lambda _path, _ok: bar.advance(tid))
-    return bar
-
-
-def print_reports(reports) -> int:
-    t = Table("image", "status", "bytes", "bpp", "layers", "sent", "dropped", "seconds", "bitstream / error")
-    for r in reports:
-        if r.ok:
-            t.add_row(escape(Path(r.path).name), "[green]ok[/]", f"{r.bytes:,}", f"{r.bpp:.4f}", str(r.layers),
-                      str(r.transmitted), str(r.dropped), f"{r.seconds:.2f}", r.bitstream)
-        else:
-            t.add_row(escape(Path(r.path).name), "[red]failed[/]", "", "", "", "", "", f"{r.seconds:.2f}",
-                      escape(r.error or ""))
-    console.print(t)
-    failed = sum(not r.ok for r in reports)
-    console.print(f"{len(reports) - failed} encoded, {failed} failed")
-    return failed
 
 
 @app.command()
@@ -354,47 +252,3 @@ def archive(
     counts = {s: sum(i.status == s for i in items) for s in ("archived", "skipped", "failed")}
     console.print(f"{counts['archived']} archived, {counts['skipped']} already archived, {counts['failed']} failed")
     raise typer.Exit(1 if counts["failed"] else 0)
-
-
-@app.command()
-def demo(
-    out: Path = typer.Option(Path("taskcodec-demo"), "--out", help="Where the demo writes its outputs."),
-    task: str = typer.Option("privacy audit: keep people and faces sharp", "--task"),
-    quality: int = typer.Option(60, "--quality", min=1, max=100),
-) -> None:
-    """Offline end-to-end run on photos shipped with scikit-image: compress, explain, decode, compare."""
-    from taskcodec.demo import run_demo
-
-    try:
-        failed = run_demo(out, task, quality, console)
-    except TaskcodecError as exc:
-        _fail(exc, 1)
-    raise typer.Exit(1 if failed else 0)
-
-
-# codec work (bench, train-codec), decoding and schedules live in their own modules; importing them
-# registers the commands
-from taskcodec import cli_codec, cli_decode, cli_schedule  # noqa: E402,F401
-
-
-def main() -> None:
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        app()
-    except TaskcodecError as exc:  # raised outside a command's own handling (a store fault, say): one line
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        raise SystemExit(1) from None
-    except OperationalError as exc:  # the store failed mid-command: locked past the busy timeout, disk full...
-        from taskcodec.settings import get_settings
-
-        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-        hint = " (another process holds it; TASKCODEC_DB_BUSY_TIMEOUT_S)" if "locked" in reason else ""
-        err.print(f"[red]error:[/] {escape(get_settings().db_url)}: the store failed: {escape(reason)}{hint}")
-        raise SystemExit(1) from None
-
-
-if __name__ == "__main__":  # `python -m taskcodec.cli`: run the imported module, whose app has every command
-    from taskcodec.cli import main as _main
-
-    _main()

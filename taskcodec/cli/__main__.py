@@ -1,0 +1,5 @@
+"""``python -m taskcodec.cli``."""
+
+from taskcodec.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""The codec library's interface types: what a caller hands an encoder, and what it gets back.
+
+The codec stands on nothing above it in taskcodec (``taskcodec.errors`` aside): a caller's own
+types (the policy's decisions, detections) are translated into these at the boundary
+(``taskcodec.decisions.requests_for`` / ``settle``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+Action = Literal["transmit", "drop", "downgrade"]
+
+
+class ObjectRequest(BaseModel):
+    """A provisionally transmitted object, handed to the encoder in importance order."""
+
+    object_index: int
+    label: str
+    box: Box
+    importance: float
+    tier: str
+
+
+class ObjectOutcome(BaseModel):
+    """What the encoder did with an ``ObjectRequest``."""
+
+    object_index: int
+    action: Action
+    reason: str
+    layer_index: int | None = None
+    quality: int | None = None
+    bytes: int | None = None
+    numbers: dict[str, Any] = Field(default_factory=dict)

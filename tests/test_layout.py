@@ -1,0 +1,131 @@
+"""The package's layout flows one way (issue 15): a module imports only what sits below it.
+
+Every ``import`` in ``taskcodec/`` (function-level ones too: a lazy import is still a dependency) is
+read with ``ast`` and checked against the layers below, lowest first. A module may import its own
+part (``codec.*`` among themselves, say) and any part of a lower layer; nothing else. The layers:
+
+    0  errors                          one-line errors, raised everywhere
+    1  settings, imageio, progress     configuration, image files, progress callbacks
+    2  domain                          task policy, vocabulary, embeddings, geometry
+    3  codec                           the codec library: bitstreams, classical and learned codecs (a leaf:
+                                       it imports ``errors`` and nothing else of taskcodec)
+    3  store, prompts                  the SQL store; the agent's prompt templates
+    4  tools                           grounding (encode side), machine tasks and reconstruction
+    5  agents, decisions               task -> policy; detections -> decisions
+    6  pipeline, routes                the stages, as plain typed functions
+    7  archive, audit, batch, bench    what the stages are used for: archives, audits, batches, measurements
+    8  flows, api                      the stages composed: Prefect flows, the Python API
+    9  cli                             the command line (the demo is a command)
+    10 __main__, the package root      ``python -m taskcodec``; ``taskcodec.compress`` and the rest of the API
+
+``taskcodec`` itself (``__version__``; the API, loaded lazily) may be imported from anywhere.
+
+``KNOWN`` lists the imports that still go against this, each with the issue that removes it; the test
+fails on any other, and on a known one that is gone (so the list only shrinks).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "taskcodec"
+
+LAYERS = {
+    "errors": 0, "settings": 1, "imageio": 1, "progress": 1, "domain": 2, "codec": 3, "store": 3, "prompts": 3,
+    "tools": 4, "agents": 5, "decisions": 5, "pipeline": 6, "routes": 6, "archive": 7, "audit": 7, "batch": 7,
+    "bench": 7, "flows": 8, "api": 8, "cli": 9, "__main__": 10, "": 10,
+}
+# A part that may import only these besides itself, whatever their layer: the codec is a leaf library.
+ONLY = {"codec": {"errors"}}
+
+# (importer's part, imported part): why it is still here. Only shrinks.
+KNOWN = {
+    ("codec", "settings"): "the learned codec reads its tile size and weights path from the settings; "
+                           "to be passed in by the caller (issue 15)",
+}
+
+
+def part(module: str) -> str:
+    """``taskcodec.codec.av1`` -> ``codec``; ``taskcodec`` -> ``""``."""
+    rest = module.split(".")[1:]
+    return rest[0] if rest else ""
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for f in PACKAGE.rglob("*.py"):
+        if "migrations" in f.parts:
+            continue
+        name = ".".join(("taskcodec", *f.relative_to(PACKAGE).with_suffix("").parts))
+        out[name.removesuffix(".__init__")] = f
+    return out
+
+
+def imports(path: Path, name: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = name.split(".")[: -node.level] if not path.name == "__init__.py" else name.split(".")[: len(name.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod == "taskcodec":  # from taskcodec import pipeline: the submodule
+                found.update(f"taskcodec.{a.name}" for a in node.names)
+            elif mod.startswith("taskcodec"):
+                found.add(mod)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("taskcodec"))
+    return found
+
+
+def resolve(dep: str, names) -> str:
+    """``taskcodec.x.name`` (from taskcodec.x import name) -> the module ``taskcodec.x``."""
+    while dep not in names and "." in dep:
+        dep = dep.rsplit(".", 1)[0]
+    return dep
+
+
+def violations() -> dict[tuple[str, str], list[str]]:
+    bad: dict[tuple[str, str], list[str]] = {}
+    names = modules()
+    for name, path in names.items():
+        src = part(name)
+        for dep in (resolve(d, names) for d in imports(path, name)):
+            dst = part(dep)
+            if dep == "taskcodec" or dst == src:
+                continue
+            assert src in LAYERS and dst in LAYERS, f"{name} or {dep}: not placed in a layer (add it to LAYERS)"
+            if LAYERS[dst] >= LAYERS[src] or (src in ONLY and dst not in ONLY[src]):
+                bad.setdefault((src, dst), []).append(f"{name} imports {dep}")
+    return bad
+
+
+def test_every_import_points_down():
+    bad = violations()
+    new = {k: v for k, v in bad.items() if k not in KNOWN}
+    assert not new, "upward or sideways imports:\n" + "\n".join(line for v in new.values() for line in v)
+    gone = set(KNOWN) - set(bad)
+    assert not gone, f"fixed, so take them out of KNOWN: {sorted(gone)}"
+
+
+def test_every_part_is_placed_and_the_checker_sees_imports():
+    names = modules()
+    assert {part(n) for n in names} <= set(LAYERS)
+    assert "taskcodec.codec.api" in imports(names["taskcodec.codec.classical"], "taskcodec.codec.classical")
+    assert "taskcodec.pipeline" in imports(names["taskcodec.batch"], "taskcodec.batch")  # from taskcodec import x
+
+
+def test_no_import_cycle():
+    """Between modules (a package and its own submodules aside: registering commands, lazy loaders)."""
+    from graphlib import CycleError, TopologicalSorter
+
+    names = modules()
+    graph = {n: {d for d in (resolve(x, names) for x in imports(p, n))
+                 if d not in (n, "taskcodec") and not d.startswith(n + ".") and not n.startswith(d + ".")}
+             for n, p in names.items()}
+    try:
+        tuple(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise AssertionError("import cycle: " + " -> ".join(exc.args[1])) from None
