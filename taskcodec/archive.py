@@ -1,4 +1,5 @@
-"""Archive stages: what is new, the idempotency key, verification and safe deletion.
+"""Archive stages: what is new, the idempotency key, verification and safe deletion, and
+``archive_one`` composing them for one image (the archive flow runs it as a Prefect task).
 
 An image is archived once per (content, policy version, codec settings, output folder):
 that hashes to ``archive_key``, unique in the store, so a re-run or a run after a crash
@@ -13,14 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from taskcodec import pipeline
 from taskcodec.codec import bitstream, get_codec
-from taskcodec.errors import BitstreamError, TaskcodecError
-from taskcodec.settings import Settings
+from taskcodec.domain.policy import TaskPolicy
+from taskcodec.errors import BitstreamError, TaskcodecError, error_text
+from taskcodec.imageio import sha256_file
+from taskcodec.settings import Settings, get_settings
 from taskcodec.store import models as m
 from taskcodec.store.db import session
 
@@ -156,3 +163,68 @@ def mismatches(items: list[tuple[str, str]]) -> dict[str, str]:
         except OSError as exc:
             bad[path] = f"{path}: {exc.strerror or exc}"
     return bad
+
+
+class ArchiveItem(BaseModel):
+    path: str
+    status: str  # archived | skipped | failed
+    reason: str = ""
+    bitstream: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None  # of the bitstream, as recorded
+    deleted_original: bool = False
+    seconds: float = 0.0
+
+
+def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec: str, quality: int,
+                grounding: str | None, delete_originals: bool, run_id: int | None) -> ArchiveItem:
+    t0 = time.perf_counter()
+    try:
+        sha = sha256_file(path)
+        settings = get_settings()  # what the output depends on, defaults resolved
+        params = {"quality": quality, "grounding": grounding or settings.grounding, "uncovered": settings.uncovered,
+                  "out": str(Path(out_dir).resolve())}  # another folder is another archive
+        key = archive_key(sha, policy.policy_id, codec, params)
+        done = find_archived(key)
+        if done is not None:
+            try:
+                verify_file(done.bitstream_path, done.bitstream_sha256)
+            except (BitstreamError, OSError):
+                drop_stale(key)  # its file is gone or damaged: archive it again
+                done = None
+        if done is not None:
+            deleted = _delete(path, done, delete_originals, out_dir)
+            return ArchiveItem(path=path, status="skipped", reason="already archived", bitstream=done.bitstream_path,
+                               sha256=done.bitstream_sha256, deleted_original=deleted,
+                               seconds=round(time.perf_counter() - t0, 3))
+        image = pipeline.load(path)
+        if image.sha256 != sha:
+            raise TaskcodecError(f"{path}: file changed while it was being archived")
+        g = pipeline.ground_image(image, policy, grounding)
+        encoded = pipeline.encode_grounded(image, g, policy, codec, quality)
+        out = pipeline.write_bitstream(output_path(out_dir, source, path), encoded.data,
+                                       overwrite=True)  # the archive's own folder: its keys decide
+        verify_file(out)  # read back from disk and decoded before the row is committed
+        try:
+            enc_id = pipeline.record(image, policy, encoded, out, g.backend, run_id,
+                                     {"ground_s": g.seconds, "encode_s": encoded.seconds}, archive_key=key)
+        except IntegrityError:  # a concurrent run archived the same content first: keep its row and file
+            done = find_archived(key)
+            return ArchiveItem(path=path, status="skipped", reason="archived concurrently",
+                               bitstream=done.bitstream_path if done else None,
+                               seconds=round(time.perf_counter() - t0, 3))
+        done = Archived(enc_id, str(out.resolve()), hashlib.sha256(encoded.data).hexdigest())
+        deleted = _delete(path, done, delete_originals, out_dir)
+        return ArchiveItem(path=path, status="archived", bitstream=str(out), bytes=len(encoded.data),
+                           sha256=done.bitstream_sha256, deleted_original=deleted,
+                           seconds=round(time.perf_counter() - t0, 3))
+    except Exception as exc:  # one bad image fails only itself
+        return ArchiveItem(path=path, status="failed", reason=error_text(path, exc),
+                           seconds=round(time.perf_counter() - t0, 3))
+
+
+def _delete(path: str, done: Archived, enabled: bool, out_dir: str) -> bool:
+    if not enabled:
+        return False
+    delete_original(path, done, out_dir)
+    return True

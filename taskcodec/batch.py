@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from taskcodec import pipeline, routes
 from taskcodec.domain.policy import TaskPolicy
-from taskcodec.errors import TaskcodecError
+from taskcodec.errors import error_text
 from taskcodec.progress import item_done
 from taskcodec.imageio import sha256_file
 from taskcodec.store import repo
@@ -82,11 +82,6 @@ def recorded_run(kind: str, params: dict, flow_run_id: str | None = None) -> Ite
     yield record
     with session() as s:
         repo.finish_run(s, record.run_id, record.n_ok, record.errors)
-
-
-def error_text(path, exc: Exception) -> str:
-    """One line naming the file: a ``TaskcodecError`` says it already; anything else gets the path."""
-    return str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"
 
 
 def compress_one(path, out_path, policy: TaskPolicy | None, codec: str, quality: int, budget_bytes: int | None,

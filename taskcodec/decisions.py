@@ -32,32 +32,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
-
+from taskcodec.codec.api import ObjectOutcome, ObjectRequest
+from taskcodec.domain.decision import DecisionFields
 from taskcodec.domain.policy import Rules, TaskPolicy
-from taskcodec.codec.api import Action, ObjectOutcome, ObjectRequest
-from taskcodec.domain.geometry import Box
 from taskcodec.tools.grounding.base import GroundingResult
 from taskcodec.tools.grounding.coverage import LIKELY_AREA
 
-class Decision(BaseModel):
-    object_index: int | None = None  # index into the grounding detections; None for label-level rows
-    label: str | None = None
-    class_name: str | None = None
-    box: Box | None = None
-    action: Action
-    reason: str
-    sentence: str = ""
-    score: float | None = None
-    threshold: float | None = None
-    rank: int | None = None
-    importance: float | None = None
-    budget: int | None = None
-    layer_index: int | None = None
-    quality: int | None = None
-    bytes: int | None = None
-    backend: str | None = None
-    numbers: dict[str, Any] = Field(default_factory=dict)  # anything else behind the decision
+class Decision(DecisionFields):
+    """One decision about one candidate: its action, reason code, numbers and sentence."""
 
 
 RECALL_FLOOR_RATIO = 0.5  # the default recall floor, as a share of the threshold

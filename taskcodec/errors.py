@@ -77,3 +77,8 @@ def require_extra(extra: str, what: str, *modules: str) -> None:
             found = False
         if not found:
             raise MissingExtraError(what, extra, module)
+
+
+def error_text(path, exc: Exception) -> str:
+    """One line naming the file: a ``TaskcodecError`` says it already; anything else gets the path."""
+    return str(exc) if isinstance(exc, TaskcodecError) else f"{path}: {type(exc).__name__}: {exc}"

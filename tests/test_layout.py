@@ -29,6 +29,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "taskcodec"
 
 LAYERS = {
@@ -129,3 +131,18 @@ def test_no_import_cycle():
         tuple(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         raise AssertionError("import cycle: " + " -> ".join(exc.args[1])) from None
+
+
+def test_codec_registry_maps_names_to_modules(monkeypatch):
+    from taskcodec import codec
+    from taskcodec.errors import MissingExtraError, TaskcodecError
+
+    monkeypatch.setattr(codec, "REGISTRY", dict(codec.REGISTRY))
+    monkeypatch.setattr(codec, "CODECS", codec.CODECS)
+    codec.register("mine", "taskcodec.codec.classical")
+    assert codec.get_codec("mine").CODEC_ID == "classical" and "mine" in codec.CODECS
+    codec.register("needs-more", "taskcodec.codec.classical", extra="someextra", needs=("no_such_module_xyz",))
+    with pytest.raises(MissingExtraError, match=r"pip install 'taskcodec\[someextra\]'"):
+        codec.get_codec("needs-more")
+    with pytest.raises(TaskcodecError, match="unknown codec 'nope'"):
+        codec.get_codec("nope")

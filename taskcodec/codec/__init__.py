@@ -1,30 +1,45 @@
 """Codecs: a bitstream container (``bitstream``) and layered encoders/decoders.
 
-Each codec module offers ``CODEC_ID``, ``CODEC_VERSION``, a params model ``Params``,
+Each codec (``api.Codec``) offers ``CODEC_ID``, ``CODEC_VERSION``, a params model ``Params``,
 ``encode(pixels, requests, params, **header_fields) -> EncodeResult`` and
-``decode(bitstream, max_objects) -> DecodeResult``.
+``decode(bitstream, max_objects) -> DecodeResult``. ``REGISTRY`` maps a codec's name to the module
+that implements it (and the optional packages it needs); ``register`` adds one.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+import importlib
+from dataclasses import dataclass
 
-from taskcodec.errors import TaskcodecError
+from taskcodec.codec.api import Codec
+from taskcodec.errors import TaskcodecError, require_extra
 
 
-CODECS = ("classical", "learned")
+@dataclass(frozen=True)
+class Registration:
+    module: str
+    extra: str | None = None  # the taskcodec extra that installs ``needs``
+    needs: tuple[str, ...] = ()
 
 
-def get_codec(name: str) -> ModuleType:
-    if name == "classical":
-        from taskcodec.codec import classical
+REGISTRY: dict[str, Registration] = {
+    "classical": Registration("taskcodec.codec.classical"),
+    "learned": Registration("taskcodec.codec.learned", "learned", ("torch", "compressai")),
+}
+CODECS = tuple(REGISTRY)
 
-        return classical
-    if name == "learned":
-        from taskcodec.errors import require_extra
 
-        require_extra("learned", "the learned codec", "torch", "compressai")
-        from taskcodec.codec import learned
+def register(name: str, module: str, extra: str | None = None, needs: tuple[str, ...] = ()) -> None:
+    """Make ``get_codec(name)`` return ``module`` (imported on first use)."""
+    global CODECS
+    REGISTRY[name] = Registration(module, extra, needs)
+    CODECS = tuple(REGISTRY)
 
-        return learned
-    raise TaskcodecError(f"unknown codec {name!r}; available: {', '.join(CODECS)}")
+
+def get_codec(name: str) -> Codec:
+    reg = REGISTRY.get(name)
+    if reg is None:
+        raise TaskcodecError(f"unknown codec {name!r}; available: {', '.join(REGISTRY)}")
+    if reg.needs:
+        require_extra(reg.extra or name, f"the {name} codec", *reg.needs)
+    return importlib.import_module(reg.module)

@@ -7,7 +7,7 @@ types (the policy's decisions, detections) are translated into these at the boun
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -35,3 +35,17 @@ class ObjectOutcome(BaseModel):
     quality: int | None = None
     bytes: int | None = None
     numbers: dict[str, Any] = Field(default_factory=dict)
+
+
+class Codec(Protocol):
+    """What a layered codec offers (a module or an object): ``taskcodec.codec.get_codec(name)`` returns one."""
+
+    CODEC_ID: str
+    CODEC_VERSION: str
+    Params: type[BaseModel]
+
+    def encode(self, pixels: Any, requests: list[ObjectRequest], params: Any, **header_fields: Any) -> Any:
+        """Base layer plus one layer per request, in order; returns the bytes, header and outcomes."""
+
+    def decode(self, bs: Any, max_objects: int | None = None) -> Any:
+        """The base and the first ``max_objects`` object layers present (all when None)."""

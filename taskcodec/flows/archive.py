@@ -1,7 +1,7 @@
 """``archive`` flow: compress what is new in a folder, verify every bitstream, record it.
 
-Per image (one Prefect task, run by a thread pool, or by Dask worker processes
-when ``workers`` > 1 or ``TASKCODEC_DASK_ADDRESS`` is set):
+Per image, ``taskcodec.archive.archive_one`` as one Prefect task, run by a thread pool, or by Dask
+worker processes when ``workers`` > 1 or ``TASKCODEC_DASK_ADDRESS`` is set:
 
     hash -> already archived? (archive_key) -> load -> ground -> decide -> encode
          -> verify in memory -> write (temp + rename) -> verify on disk -> persist
@@ -14,93 +14,21 @@ the store with an intact file is skipped. Crash-safe: files appear only whole
 
 from __future__ import annotations
 
-import hashlib
 import os
-import time
-from pathlib import Path
-
 from functools import partial
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 from prefect.states import State
-from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 
 from taskcodec import archive, pipeline
-from taskcodec.domain.policy import TaskPolicy
-from taskcodec.batch import error_text, recorded_run
-from taskcodec.errors import BitstreamError, TaskcodecError
+from taskcodec.archive import ArchiveItem, archive_one
+from taskcodec.batch import recorded_run
+from taskcodec.errors import error_text
 from taskcodec.flows.compress import STAGE_OPTIONS
 from taskcodec.flows.outcome import finish, link, results_of, run_name
-from taskcodec.imageio import sha256_file
 from taskcodec.progress import item_done
-from taskcodec.settings import get_settings
-
-
-class ArchiveItem(BaseModel):
-    path: str
-    status: str  # archived | skipped | failed
-    reason: str = ""
-    bitstream: str | None = None
-    bytes: int | None = None
-    sha256: str | None = None  # of the bitstream, as recorded
-    deleted_original: bool = False
-    seconds: float = 0.0
-
-
-def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec: str, quality: int,
-                grounding: str | None, delete_originals: bool, run_id: int | None) -> ArchiveItem:
-    t0 = time.perf_counter()
-    try:
-        sha = sha256_file(path)
-        settings = get_settings()  # what the output depends on, defaults resolved
-        params = {"quality": quality, "grounding": grounding or settings.grounding, "uncovered": settings.uncovered,
-                  "out": str(Path(out_dir).resolve())}  # another folder is another archive
-        key = archive.archive_key(sha, policy.policy_id, codec, params)
-        done = archive.find_archived(key)
-        if done is not None:
-            try:
-                archive.verify_file(done.bitstream_path, done.bitstream_sha256)
-            except (BitstreamError, OSError):
-                archive.drop_stale(key)  # its file is gone or damaged: archive it again
-                done = None
-        if done is not None:
-            deleted = _delete(path, done, delete_originals, out_dir)
-            return ArchiveItem(path=path, status="skipped", reason="already archived", bitstream=done.bitstream_path,
-                               sha256=done.bitstream_sha256, deleted_original=deleted,
-                               seconds=round(time.perf_counter() - t0, 3))
-        image = pipeline.load(path)
-        if image.sha256 != sha:
-            raise TaskcodecError(f"{path}: file changed while it was being archived")
-        g = pipeline.ground_image(image, policy, grounding)
-        encoded = pipeline.encode_grounded(image, g, policy, codec, quality)
-        out = pipeline.write_bitstream(archive.output_path(out_dir, source, path), encoded.data,
-                                       overwrite=True)  # the archive's own folder: its keys decide
-        archive.verify_file(out)  # read back from disk and decoded before the row is committed
-        try:
-            enc_id = pipeline.record(image, policy, encoded, out, g.backend, run_id,
-                                     {"ground_s": g.seconds, "encode_s": encoded.seconds}, archive_key=key)
-        except IntegrityError:  # a concurrent run archived the same content first: keep its row and file
-            done = archive.find_archived(key)
-            return ArchiveItem(path=path, status="skipped", reason="archived concurrently",
-                               bitstream=done.bitstream_path if done else None,
-                               seconds=round(time.perf_counter() - t0, 3))
-        done = archive.Archived(enc_id, str(out.resolve()), hashlib.sha256(encoded.data).hexdigest())
-        deleted = _delete(path, done, delete_originals, out_dir)
-        return ArchiveItem(path=path, status="archived", bitstream=str(out), bytes=len(encoded.data),
-                           sha256=done.bitstream_sha256, deleted_original=deleted,
-                           seconds=round(time.perf_counter() - t0, 3))
-    except Exception as exc:  # one bad image fails only itself
-        return ArchiveItem(path=path, status="failed", reason=error_text(path, exc),
-                           seconds=round(time.perf_counter() - t0, 3))
-
-
-def _delete(path: str, done: archive.Archived, enabled: bool, out_dir: str) -> bool:
-    if not enabled:
-        return False
-    archive.delete_original(path, done, out_dir)
-    return True
 
 
 archive_t = task(archive_one, name="archive", **STAGE_OPTIONS)

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from taskcodec.domain.decision import DecisionFields
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -98,27 +100,12 @@ class Layer(SQLModel, table=True):
     bytes: int
 
 
-class Decision(SQLModel, table=True):
+class Decision(DecisionFields, table=True):
+    """A decision as the audit keeps it: the pipeline's fields (``DecisionFields``) and its encoding."""
+
     __tablename__ = "decisions"
     id: int | None = Field(default=None, primary_key=True)
     encoding_id: int = Field(foreign_key="encodings.id", index=True)
-    object_index: int | None = None
-    label: str | None = None
-    class_name: str | None = None
-    box: list[float] | None = Field(default=None, sa_column=Column(JSON))
-    action: str
-    reason: str = Field(index=True)
-    sentence: str
-    score: float | None = None
-    threshold: float | None = None
-    rank: int | None = None
-    importance: float | None = None
-    budget: int | None = None
-    layer_index: int | None = None
-    quality: int | None = None
-    bytes: int | None = None
-    backend: str | None = None
-    numbers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class AgentStep(SQLModel, table=True):
