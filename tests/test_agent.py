@@ -158,3 +158,24 @@ def test_the_offline_fallback_is_cached_then_the_llm_is_asked_again(llm):
     llm.script = [("answer", GOOD)]
     later, _ = run_agent(TASK, settings=settings_for(llm, llm_max_retries=0, llm_fallback_ttl_s=0))
     assert len(llm.requests) == n + 1 and later.provenance.source == "llm"  # past the TTL: asked again
+
+
+def test_each_node_runs_alone_with_its_settings_in_the_config(home):
+    """The graph's nodes are module-level functions of (state, config): testable one at a time."""
+    from taskcodec.agents import graph
+    from taskcodec.settings import get_settings
+
+    config = {"configurable": {"settings": get_settings()}}
+    state = {"task": "  Count CARS at the gate ", "steps": []}
+    state |= graph.normalise(state, config)
+    assert state["key"] == "count cars at the gate" and state["source"] == "offline"
+    assert graph.lookup(state, config)["cached"] is False  # an empty store
+    state |= graph.propose(state, config)
+    state |= graph.validate(state, config)
+    assert "car" in [l["name"] for l in state["labels"]]
+    state |= graph.rank(state, config)
+    stored = graph.persist(state, config)["policy"]
+    assert stored["policy_id"] == 1
+    again = graph.lookup({**state, "refresh": False}, config)
+    assert again["cached"] and again["policy"]["policy_id"] == 1
+    assert [fn.__name__ for fn in graph.NODES] == ["normalise", "lookup", "propose", "validate", "rank", "persist"]

@@ -18,13 +18,16 @@ from __future__ import annotations
 import operator
 import re
 import time
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from taskcodec.agents.planner import PLANNER_NAME, plan_offline, planner_version
 from taskcodec.domain.policy import _LABEL_RE, LabelSpec, Provenance, Rules, TaskPolicy, normalise_task
 from taskcodec.domain.vocabulary import load_vocabulary
 from taskcodec.errors import PlanningError
 from taskcodec.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 MAX_LABELS = 128
 # Scene regions, stuff and abstractions a detector cannot box (DISCOVER leaves these out too).
@@ -149,79 +152,97 @@ def _hit_step(hit: TaskPolicy, backend: dict) -> dict:
                  policy_id=hit.policy_id, version=hit.version)
 
 
-def build_graph(settings: Settings):
-    from langgraph.graph import END, START, StateGraph
+# ---- the nodes: module-level functions of (state, config); the run's Settings ride in the config ----
 
-    from taskcodec.agents.llm import LLMFailure, propose_llm
+def _settings(config: RunnableConfig | None) -> Settings:
+    return ((config or {}).get("configurable") or {}).get("settings") or get_settings()
+
+
+def normalise(state: PlanState, config: RunnableConfig) -> PlanState:
+    key = normalise_task(state["task"])
+    backend = backend_identity(_settings(config))
+    return {"key": key, **backend, "steps": [_step("normalise", key=key, **backend)]}
+
+
+def lookup(state: PlanState, config: RunnableConfig) -> PlanState:
+    if state.get("refresh"):
+        return {"cached": False, "steps": [_step("lookup", outcome="skipped (--refresh)")]}
+    settings = _settings(config)
+    hit = cached_policy(state["key"], state, settings) or cached_fallback(state["key"], state, settings)
+    if hit is None:
+        return {"cached": False, "steps": [_step("lookup", outcome="miss")]}
+    return {"cached": True, "policy": hit.model_dump(mode="json"), "steps": [_hit_step(hit, state)]}
+
+
+def propose(state: PlanState, config: RunnableConfig) -> PlanState:
+    if state["source"] == "llm":
+        from taskcodec.agents.llm import LLMFailure, propose_llm
+
+        try:
+            res = propose_llm(state["task"], _settings(config))
+        except LLMFailure as exc:
+            offline = plan_offline(state["task"])
+            return {"source": "offline", "model": PLANNER_NAME, "prompt_version": planner_version(),
+                    "granularity": offline.granularity,
+                    "proposed": [l.model_dump() for l in offline.labels],
+                    "steps": [_step("propose", backend="llm", outcome="failed", reason=exc.reason,
+                                    requests=exc.attempts),
+                              _step("propose", backend="offline", outcome="fallback",
+                                    proposed=len(offline.labels))]}
+        p = res.proposal
+        if p.refusal and not p.labels:
+            raise PlanningError(f"the LLM declined to plan this task: {p.refusal[:300]}")
+        return {"granularity": p.granularity, "proposed": [l.model_dump() for l in p.labels],
+                "steps": [_step("propose", backend="llm", outcome="repaired" if res.repaired else "answered",
+                                proposed=len(p.labels), requests=res.attempts)]}
+    offline = plan_offline(state["task"])
+    return {"granularity": offline.granularity, "proposed": [l.model_dump() for l in offline.labels],
+            "steps": [_step("propose", backend="offline", outcome="answered", proposed=len(offline.labels))]}
+
+
+def validate(state: PlanState, config: RunnableConfig) -> PlanState:
+    labels, dropped = validate_labels(state["proposed"])
+    if not labels:
+        raise PlanningError(f"no usable object label was proposed for the task {state['task']!r} "
+                            f"({len(dropped)} dropped: {', '.join(d['name'] + ': ' + d['reason'] for d in dropped[:5])})")
+    return {"labels": labels, "steps": [_step("validate", proposed=len(state["proposed"]), kept=len(labels),
+                                              dropped=dropped)]}
+
+
+def rank(state: PlanState, config: RunnableConfig) -> PlanState:
+    specs = rank_labels(state["key"], state["labels"])
+    policy = TaskPolicy(task=state["task"].strip(), key=state["key"], granularity=state.get("granularity", "object"),
+                        labels=tuple(specs), rules=Rules(),
+                        provenance=Provenance(source=state["source"], model=state["model"],
+                                              prompt_version=state["prompt_version"]))
+    return {"policy": policy.model_dump(mode="json"),
+            "steps": [_step("rank", top=[(s.name, s.importance) for s in specs[:5]])]}
+
+
+def persist(state: PlanState, config: RunnableConfig) -> PlanState:
     from taskcodec.store import repo
     from taskcodec.store.db import session
 
-    def normalise(state: PlanState) -> PlanState:
-        key = normalise_task(state["task"])
-        backend = backend_identity(settings)
-        return {"key": key, **backend, "steps": [_step("normalise", key=key, **backend)]}
+    policy = TaskPolicy.model_validate(state["policy"])
+    with session(_settings(config)) as s:
+        stored = repo.save_policy(s, policy, only_if_absent=not state.get("refresh"))
+        steps = state["steps"] + [_step("persist", policy_id=stored.policy_id, version=stored.version)]
+        if stored.content_hash() == policy.content_hash():
+            repo.record_agent_steps(s, stored.policy_id, state["key"], steps)
+    return {"policy": stored.model_dump(mode="json"), "steps": steps[-1:]}
 
-    def lookup(state: PlanState) -> PlanState:
-        if state.get("refresh"):
-            return {"cached": False, "steps": [_step("lookup", outcome="skipped (--refresh)")]}
-        hit = cached_policy(state["key"], state, settings) or cached_fallback(state["key"], state, settings)
-        if hit is None:
-            return {"cached": False, "steps": [_step("lookup", outcome="miss")]}
-        return {"cached": True, "policy": hit.model_dump(mode="json"), "steps": [_hit_step(hit, state)]}
 
-    def propose(state: PlanState) -> PlanState:
-        if state["source"] == "llm":
-            try:
-                res = propose_llm(state["task"], settings)
-            except LLMFailure as exc:
-                offline = plan_offline(state["task"])
-                return {"source": "offline", "model": PLANNER_NAME, "prompt_version": planner_version(),
-                        "granularity": offline.granularity,
-                        "proposed": [l.model_dump() for l in offline.labels],
-                        "steps": [_step("propose", backend="llm", outcome="failed", reason=exc.reason,
-                                        requests=exc.attempts),
-                                  _step("propose", backend="offline", outcome="fallback",
-                                        proposed=len(offline.labels))]}
-            p = res.proposal
-            if p.refusal and not p.labels:
-                raise PlanningError(f"the LLM declined to plan this task: {p.refusal[:300]}")
-            return {"granularity": p.granularity, "proposed": [l.model_dump() for l in p.labels],
-                    "steps": [_step("propose", backend="llm", outcome="repaired" if res.repaired else "answered",
-                                    proposed=len(p.labels), requests=res.attempts)]}
-        offline = plan_offline(state["task"])
-        return {"granularity": offline.granularity, "proposed": [l.model_dump() for l in offline.labels],
-                "steps": [_step("propose", backend="offline", outcome="answered", proposed=len(offline.labels))]}
+NODES = (normalise, lookup, propose, validate, rank, persist)
 
-    def validate(state: PlanState) -> PlanState:
-        labels, dropped = validate_labels(state["proposed"])
-        if not labels:
-            raise PlanningError(f"no usable object label was proposed for the task {state['task']!r} "
-                                f"({len(dropped)} dropped: {', '.join(d['name'] + ': ' + d['reason'] for d in dropped[:5])})")
-        return {"labels": labels, "steps": [_step("validate", proposed=len(state["proposed"]), kept=len(labels),
-                                                  dropped=dropped)]}
 
-    def rank(state: PlanState) -> PlanState:
-        specs = rank_labels(state["key"], state["labels"])
-        policy = TaskPolicy(task=state["task"].strip(), key=state["key"], granularity=state.get("granularity", "object"),
-                            labels=tuple(specs), rules=Rules(),
-                            provenance=Provenance(source=state["source"], model=state["model"],
-                                                  prompt_version=state["prompt_version"]))
-        return {"policy": policy.model_dump(mode="json"),
-                "steps": [_step("rank", top=[(s.name, s.importance) for s in specs[:5]])]}
-
-    def persist(state: PlanState) -> PlanState:
-        policy = TaskPolicy.model_validate(state["policy"])
-        with session(settings) as s:
-            stored = repo.save_policy(s, policy, only_if_absent=not state.get("refresh"))
-            steps = state["steps"] + [_step("persist", policy_id=stored.policy_id, version=stored.version)]
-            if stored.content_hash() == policy.content_hash():
-                repo.record_agent_steps(s, stored.policy_id, state["key"], steps)
-        return {"policy": stored.model_dump(mode="json"), "steps": steps[-1:]}
+def build_graph():
+    """The graph of ``NODES`` (see the module docstring); run it with ``config={"configurable":
+    {"settings": settings}}``."""
+    from langgraph.graph import END, START, StateGraph
 
     g = StateGraph(PlanState)
-    for name, fn in [("normalise", normalise), ("lookup", lookup), ("propose", propose), ("validate", validate),
-                     ("rank", rank), ("persist", persist)]:
-        g.add_node(name, fn)
+    for fn in NODES:
+        g.add_node(fn.__name__, fn)
     g.add_edge(START, "normalise")
     g.add_edge("normalise", "lookup")
     g.add_conditional_edges("lookup", lambda s: "hit" if s.get("cached") else "miss", {"hit": END, "miss": "propose"})
@@ -242,5 +263,5 @@ def run_agent(task: str, refresh: bool = False, settings: Settings | None = None
         if hit is not None:
             return hit, {"task": task, "key": key, **backend, "cached": True, "policy": hit.model_dump(mode="json"),
                          "steps": [_hit_step(hit, backend)]}
-    state = build_graph(s).invoke({"task": task, "refresh": refresh, "steps": []})
+    state = build_graph().invoke({"task": task, "refresh": refresh, "steps": []}, config={"configurable": {"settings": s}})
     return TaskPolicy.model_validate(state["policy"]), state
