@@ -10,6 +10,24 @@ Prefect composition.
 
 __version__ = "0.1.0"
 
+
+def _learned_config():
+    """The learned codec's options from taskcodec's settings (the codec library reads no settings)."""
+    from taskcodec.codec.learned.config import LearnedConfig
+    from taskcodec.settings import get_settings
+
+    s = get_settings()
+    return LearnedConfig(weights=s.learned_weights, tile=s.learned_tile)
+
+
+def _wire_codecs() -> None:
+    from taskcodec.codec.learned import config
+
+    config.configure(_learned_config)
+
+
+_wire_codecs()
+
 __all__ = ["compress", "decode", "explain", "plan"]
 
 

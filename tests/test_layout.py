@@ -42,10 +42,7 @@ LAYERS = {
 ONLY = {"codec": {"errors"}}
 
 # (importer's part, imported part): why it is still here. Only shrinks.
-KNOWN = {
-    ("codec", "settings"): "the learned codec reads its tile size and weights path from the settings; "
-                           "to be passed in by the caller (issue 15)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def part(module: str) -> str:

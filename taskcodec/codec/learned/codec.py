@@ -14,7 +14,7 @@ importance calls for. Ownership comes from the rects in the layer table alone, s
 decoder rebuilds it, and any prefix or subset of layers decodes: elements not sent are μ.
 
 Padding: the image is padded (edge replicate) to a multiple of 64 px, the stride of ẑ.
-Tiles: g_a and g_s run on tiles of ``settings.learned_tile`` px with a 64-px halo, so
+Tiles: g_a and g_s run on tiles of ``config.current().tile`` px with a 64-px halo, so
 memory grows with the tile, not the image; the hyper transforms are small and run whole,
 on one thread so that μ and σ (hence the coder's tables) are identical on any machine
 setting of the encoder and the decoder.
@@ -115,9 +115,9 @@ def _hyper(model, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _tile_setting() -> int:
-    from taskcodec.settings import get_settings
+    from taskcodec.codec.learned.config import current
 
-    return max(PAD, get_settings().learned_tile // PAD * PAD)
+    return max(PAD, current().tile // PAD * PAD)
 
 
 # ---- region streams -------------------------------------------------------------------------

@@ -26,9 +26,9 @@ DERIVED = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 
 
 def default_path() -> Path:
-    from taskcodec.settings import get_settings
+    from taskcodec.codec.learned.config import current
 
-    return Path(get_settings().learned_weights or SHIPPED)
+    return Path(current().weights or SHIPPED)
 
 
 def save_weights(model: GainedMeanScaleHyperprior, path: str | Path, extra: dict | None = None) -> Path:
@@ -89,7 +89,8 @@ def _load(path: str, mtime: float) -> LoadedModel:
 
 
 def load_model(path: str | Path | None = None) -> LoadedModel:
-    """The model from ``path`` (default: settings or the shipped weights), cached per file version."""
+    """The model from ``path`` (default: ``config.current().weights``, else the shipped weights), cached per
+    file version."""
     p = Path(path) if path else default_path()
     if not p.is_file():
         raise TaskcodecError(f"learned codec weights {p} do not exist (set TASKCODEC_LEARNED_WEIGHTS, "
