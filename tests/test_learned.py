@@ -141,6 +141,9 @@ def test_odd_sizes_and_tiles(tiny, monkeypatch):
     monkeypatch.setenv("TASKCODEC_LEARNED_TILE", "128")
     get_settings.cache_clear()
     try:
+        from taskcodec.codec.learned.codec import _tile_setting
+
+        assert _tile_setting() == 128  # the setting reaches the codec (through config.current)
         r = learned.encode(px, [], learned.Params(full=True), model=tiny)
         b = learned.decode(bsm.unpack(r.data), model=tiny)
     finally:
