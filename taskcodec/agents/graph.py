@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from taskcodec.agents.planner import PLANNER_NAME, plan_offline, planner_version
-from taskcodec.domain.policy import _LABEL_RE, LabelSpec, Provenance, Rules, TaskPolicy, normalise_task
+from taskcodec.domain.policy import _LABEL_RE, MAX_LABELS, LabelSpec, Provenance, Rules, TaskPolicy, normalise_task
 from taskcodec.domain.vocabulary import load_vocabulary
 from taskcodec.errors import PlanningError
 from taskcodec.settings import Settings, get_settings
@@ -29,7 +29,6 @@ from taskcodec.settings import Settings, get_settings
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
-MAX_LABELS = 128
 # Scene regions, stuff and abstractions a detector cannot box (DISCOVER leaves these out too).
 ABSTRACT = frozenset({
     "sky", "road", "street", "grass", "river", "water", "sea", "ocean", "lake", "wall", "floor", "ceiling",

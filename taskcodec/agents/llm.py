@@ -16,10 +16,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from taskcodec.domain.policy import MAX_LABELS
 from taskcodec.prompts import prompt_version, system_prompt, user_message
 from taskcodec.settings import Settings
 
-MAX_LABELS = 128
 
 
 class ProposedLabel(BaseModel):

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from taskcodec.codec.api import Codec
 from taskcodec.errors import TaskcodecError, require_extra
+
+if TYPE_CHECKING:  # the package itself stays light: a training host imports only the learned model
+    from taskcodec.codec.api import Codec
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,17 @@ from pydantic import BaseModel, Field
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
 Action = Literal["transmit", "drop", "downgrade"]
+GREY = 128  # what a decoder shows where nothing was sent (and the classical codec's residual zero)
+
+
+class LayeredParams(BaseModel):
+    """The settings every layered codec shares; a codec's ``Params`` adds its own."""
+
+    quality: int = Field(default=60, ge=1, le=100, description="1-100, higher = better.")
+    budget_bytes: int | None = Field(default=None, ge=1)
+    quality_offset: dict[str, int] = Field(default_factory=lambda: {"high": 0, "medium": -10, "low": -20},
+                                           description="Added to the quality per importance tier.")
+    background: Literal["coarse", "none"] = "coarse"
 
 
 class ObjectRequest(BaseModel):

@@ -31,31 +31,26 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from taskcodec.codec import classical_v1
 from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
 from taskcodec.codec.format_v2 import GRID, box_of_grid, grid_box
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.raster import decode_raster, encode_raster, resize
-from taskcodec.codec.api import ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import GREY, LayeredParams, ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "classical"
 CODEC_VERSION = "2"
 READS = ("1", "2")
-GREY = 128
 MAX_SCALE16 = 64
 
 
-class ClassicalParams(BaseModel):
+class ClassicalParams(LayeredParams):
     """Settings of the ``classical`` codec (``Params`` is the name every codec shares)."""
 
-    quality: int = Field(default=60, ge=1, le=100, description="1-100, higher = better.")
-    budget_bytes: int | None = Field(default=None, ge=1)
     format: Literal["auto", "av1", "avif", "webp"] = "auto"
-    quality_offset: dict[str, int] = Field(default_factory=lambda: {"high": 0, "medium": -10, "low": -20})
-    background: Literal["coarse", "none"] = "coarse"
     full: bool = Field(default=False, description="Whole-image mode: the base at full resolution, no objects.")
     predict: bool = Field(default=True, description="Object layers code the residual over the upsampled base.")
 

@@ -32,6 +32,9 @@ def normalise_task(text: str) -> str:
     return key.strip(" .!?;:,")
 
 
+MAX_LABELS = 128  # the most labels a policy keeps (the agent drops the rest, with a reason)
+
+
 class LabelSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 

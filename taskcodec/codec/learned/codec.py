@@ -26,33 +26,28 @@ import math
 import threading
 import time
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.learned.model import LEVEL_MIN
 from taskcodec.codec.learned.weights import LoadedModel, load_model
-from taskcodec.codec.api import ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import GREY, LayeredParams, ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "learned"
 CODEC_VERSION = "1"
 STRIDE, PAD = 16, 64
-GREY = 128
 
 
-class LearnedParams(BaseModel):
-    """Settings of the ``learned`` codec (``Params`` is the name every codec shares)."""
+class LearnedParams(LayeredParams):
+    """Settings of the ``learned`` codec (``Params`` is the name every codec shares); its quality maps to
+    a rate level."""
 
-    quality: int = Field(default=60, ge=1, le=100, description="1-100, higher = better; maps to a rate level.")
-    budget_bytes: int | None = Field(default=None, ge=1)
-    quality_offset: dict[str, int] = Field(default_factory=lambda: {"high": 0, "medium": -10, "low": -20})
-    background: Literal["coarse", "none"] = "coarse"
     background_quality: int | None = Field(default=None, ge=1, le=100,
                                            description="Also send every other latent position at this quality.")
     full: bool = Field(default=False, description="Whole-image mode: every latent position, no objects.")
