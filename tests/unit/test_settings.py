@@ -32,7 +32,7 @@ def test_openai_api_key_is_accepted(monkeypatch):
 
 def test_shared_dir_default_is_beside_the_checkout(monkeypatch):
     """Run from the checkout (as the README's commands are), the default finds ../shared beside it."""
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     monkeypatch.delenv("TASKCODEC_SHARED_DIR", raising=False)
     monkeypatch.chdir(repo)
     assert Settings().shared_path == repo.parent / "shared"

@@ -165,7 +165,7 @@ def test_a_v1_file_still_decodes_exactly():
 
     from PIL import Image
 
-    here = Path(__file__).parent / "data"
+    here = Path(__file__).resolve().parent.parent / "data"
     bs = bsm.read(here / "v1_classical.tcb")
     assert bs.version == (1, 0) and bs.header.task == "faces and people"
     assert [(e.kind, e.label) for e in bs.layers] == [("base", "background"), ("object", "face"), ("object", "person")]

@@ -15,7 +15,7 @@ from sqlmodel import select
 from taskcodec.archive import ArchiveBusyError, output_lock
 from taskcodec.store import models as m
 from taskcodec.store.db import session
-from tests.test_archive import TASK, make_images
+from tests.system.test_archive import TASK, make_images
 
 
 def records(out: Path) -> dict[str, str]:
@@ -74,7 +74,7 @@ def test_after_kill_9_the_next_run_reaps_the_orphaned_server_and_fails_the_dead_
     import time
 
     from taskcodec.flows.runtime import SERVER_APP
-    from tests.test_archive import _env, _exe
+    from tests.system.test_archive import _env, _exe
 
     src, out, home = tmp_path / "src", tmp_path / "out", tmp_path / "home"
     make_images(src, 12, sample_dir)

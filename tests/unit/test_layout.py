@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "taskcodec"
+PACKAGE = Path(__file__).resolve().parents[2] / "taskcodec"
 
 LAYERS = {
     "errors": 0, "settings": 1, "imageio": 1, "progress": 1, "domain": 2, "codec": 3, "store": 3, "prompts": 3,
