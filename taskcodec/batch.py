@@ -133,17 +133,6 @@ def compress_images(
     return reports
 
 
-def compress(task_text: str | None, images: list[str], out_dir: str, codec: str = "classical", quality: int = 60,
-             budget_bytes: int | None = None, grounding: str | None = None, threshold: float | None = None,
-             full: bool = False, uncovered: str | None = None, overwrite: bool = False) -> list[ImageReport]:
-    """The interactive path: plan (or look up) the policy, then ``compress_images`` with the plain stages."""
-    policy = None if full else pipeline.plan_task(task_text)
-    if policy is not None:
-        pipeline.check_coverage(policy, grounding, uncovered)  # raises under "fail"; the CLI printed any warning
-    return compress_images(policy, images, out_dir, codec, quality, budget_bytes, grounding, threshold, uncovered,
-                           overwrite, task_text)
-
-
 def decode_one(file: str, out_dir: str, layers: str = "all", reconstruct: str | None = None,
                overwrite: bool = False, stages: Stages = Stages()) -> dict:
     """One bitstream decoded for people: ``OUT/<stem>.png``, its mask and its metadata."""

@@ -177,13 +177,12 @@ def compress(
             from taskcodec.codec.learned import load_model
 
             load_model()
-        warning = None if full else pipeline.check_coverage(pipeline.plan_task(task), grounding, uncovered)
+        policy = None if full else pipeline.plan_task(task)
+        warning = None if full else pipeline.check_coverage(policy, grounding, uncovered)
     except TaskcodecError as exc:  # --uncovered fail stops here too, before any image is read
         _fail(exc)
     from taskcodec.flows.runtime import use_flows
 
-    args = (task, [str(p) for p in images], str(out), codec, quality, budget_bytes, grounding, threshold, full,
-            uncovered, overwrite)
     as_flow = use_flows(len(images))  # a batch, or a Prefect server configured: a flow run (it logs the warning)
     if warning and not as_flow:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -192,11 +191,13 @@ def compress(
             if as_flow:
                 from taskcodec.flows import run_compress
 
-                reports = run_compress(*args)
-            else:  # a few files: the stages directly, no Prefect server to start
+                reports = run_compress(task, [str(p) for p in images], str(out), codec, quality, budget_bytes,
+                                       grounding, threshold, full, uncovered, overwrite)
+            else:  # a few files: the stages directly, with the policy planned above; no Prefect server to start
                 from taskcodec import batch
 
-                reports = batch.compress(*args)
+                reports = batch.compress_images(policy, [str(p) for p in images], str(out), codec, quality,
+                                                budget_bytes, grounding, threshold, uncovered, overwrite, task)
         except TaskcodecError as exc:
             _fail(exc)
     if as_json:
