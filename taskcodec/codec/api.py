@@ -7,7 +7,8 @@ types (the policy's decisions, detections) are translated into these at the boun
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from functools import cached_property
+from typing import Any, Callable, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -46,6 +47,23 @@ class ObjectOutcome(BaseModel):
     quality: int | None = None
     bytes: int | None = None
     numbers: dict[str, Any] = Field(default_factory=dict)
+
+
+class DecodeResult:
+    """What every codec's ``decode`` returns.
+
+    ``pixels`` (H x W x 3 uint8), ``mask`` (H x W bool: where an object layer's own data was sent),
+    ``layers`` (the layer entries used, base included) and ``base`` (the picture the base layer alone
+    gives: what reconstruction starts from), which a codec may hand over as a function, computed on first
+    use; ``latent`` is a learned codec's latent when asked for."""
+
+    def __init__(self, pixels, mask, layers: list, base: "Any | Callable[[], Any]", latent: Any = None):
+        self.pixels, self.mask, self.layers, self.latent = pixels, mask, layers, latent
+        self._base = base
+
+    @cached_property
+    def base(self):
+        return self._base() if callable(self._base) else self._base
 
 
 class Codec(Protocol):

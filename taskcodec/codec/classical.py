@@ -38,7 +38,7 @@ from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
 from taskcodec.codec.format_v2 import GRID, box_of_grid, grid_box
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.raster import decode_raster, encode_raster, resize
-from taskcodec.codec.api import GREY, LayeredParams, ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import GREY, DecodeResult, LayeredParams, ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "classical"
@@ -205,14 +205,6 @@ def encode(
     header = writer.header(writer.entries)
     data = pack(header, writer.payloads)
     return EncodeResult(data, header, outcomes, base_info, round(time.perf_counter() - t0, 4))
-
-
-@dataclass
-class DecodeResult:
-    pixels: np.ndarray  # H x W x 3 uint8
-    mask: np.ndarray  # H x W bool: True where an object layer's own pixels were transmitted
-    layers: list[LayerEntry]  # the layers used, base included
-    base: np.ndarray  # the upsampled base alone (grey without one): what reconstruction starts from
 
 
 def _int(meta, key, lo, hi, what) -> int:

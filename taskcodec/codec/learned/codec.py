@@ -25,18 +25,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from functools import cached_property
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
+from taskcodec.codec.bitstream import Bitstream, entry_for, pack
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.learned.model import LEVEL_MIN
 from taskcodec.codec.learned.weights import LoadedModel, load_model
-from taskcodec.codec.api import GREY, LayeredParams, ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import GREY, DecodeResult, LayeredParams, ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "learned"
@@ -228,22 +227,6 @@ def encode(
 
 # ---- decode ---------------------------------------------------------------------------------
 
-class DecodeResult:
-    """pixels, mask and layers as every codec's (mask: the 16-pixel cells whose latent was sent, by an
-    object or a background layer); ``base`` (g_s(μ), the picture ẑ alone gives) is
-    computed on first use, since only reconstruction needs it; ``latent`` is ŷ when asked for."""
-
-    def __init__(self, pixels: np.ndarray, mask: np.ndarray, layers: list[LayerEntry], net, means: torch.Tensor,
-                 latent: torch.Tensor | None = None):
-        self.pixels, self.mask, self.layers, self.latent = pixels, mask, layers, latent
-        self._net, self._means = net, means
-
-    @cached_property
-    def base(self) -> np.ndarray:
-        with torch.inference_mode():
-            return _pixels(self._net, self._means, *self.pixels.shape[:2])
-
-
 def _grid(meta, key, what) -> tuple[int, int]:
     v = meta.get(key)
     if not (isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) and i >= 1 for i in v)):
@@ -315,7 +298,11 @@ def decode(bs: Bitstream, max_objects: int | None = None, model: LoadedModel | N
     mask = np.kron(sent, np.ones((STRIDE, STRIDE), dtype=bool))[:h, :w]
     if hd.settings.get("background") == "none" and not hd.settings.get("full"):
         pixels[~mask] = GREY
-    return DecodeResult(pixels, mask, used, net, means, y_hat if keep_latent else None)
+    def base() -> np.ndarray:  # g_s(μ), the picture ẑ alone gives: only reconstruction needs it
+        with torch.inference_mode():
+            return _pixels(net, means, *pixels.shape[:2])
+
+    return DecodeResult(pixels, mask, used, base, y_hat if keep_latent else None)
 
 
 def _pixels(net, y_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
