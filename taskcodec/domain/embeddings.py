@@ -137,13 +137,15 @@ def _cache_file() -> Path | None:
     MiniLM at all. Keyed by the weights file's size and time; None when the weights are missing."""
     import hashlib
 
+    from taskcodec.errors import TaskcodecError
     from taskcodec.settings import get_settings
 
     try:
-        st = (default_model_dir() / "model.safetensors").stat()
-    except (OSError, Exception):  # noqa: BLE001 - no weights: no cache, encode() will say why
+        folder = default_model_dir()
+        st = (folder / "model.safetensors").stat()
+    except (OSError, TaskcodecError):  # no weights: no cache, and encode() says why
         return None
-    key = hashlib.sha256(f"{default_model_dir()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{folder}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
     return get_settings().home_dir / "cache" / f"embeddings-{key}.npz"
 
 
