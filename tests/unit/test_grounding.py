@@ -4,7 +4,7 @@ import pytest
 from taskcodec.agents import plan_offline, policy_from_labels
 from taskcodec.errors import GroundingSpecError
 from taskcodec.tools.grounding import get_backend, ground
-from taskcodec.tools.grounding.base import iou
+from taskcodec.tools.grounding.base import GroundingBackend, RawDetection, iou
 
 ASTRONAUT_FACE = (177, 66, 272, 161)  # measured once by eye on the 512x512 sample
 
@@ -50,3 +50,42 @@ def test_blank_image_finds_nothing():
 def test_bad_specs_are_clear_errors(spec, msg):
     with pytest.raises(GroundingSpecError, match=msg):
         get_backend(spec)
+
+
+@pytest.mark.parametrize("spec", ["yolox", "nanodet", "saliency", "opencv", "yolox+saliency+opencv"])
+def test_every_backend_declares_what_ground_needs(spec):
+    b = get_backend(spec)
+    assert isinstance(b, GroundingBackend)
+    assert b.max_side is None or (isinstance(b.max_side, int) and b.max_side > 0)
+    assert 0.0 < b.merge_iou < 1.0 and b.open_vocabulary is False
+
+
+class _CornerFinder:
+    """A backend a developer might write: it declares its limits and ``ground`` honours them."""
+
+    spec, max_side, merge_iou, open_vocabulary = "corner", 100, 0.5, True
+
+    def __init__(self):
+        self.seen: list[tuple[int, int]] = []
+        self.asked: list[str] = []
+
+    def class_map(self) -> dict[str, str]:
+        return {}
+
+    def detect(self, pixels, labels=None, classes=None):
+        self.seen.append(pixels.shape[:2])
+        self.asked = list(labels or [])
+        h, w = pixels.shape[:2]
+        return [RawDetection(class_name=labels[0], box=(0.0, 0.0, w / 2, h / 2), score=0.9, raw_score=0.9),
+                RawDetection(class_name=labels[0], box=(1.0, 1.0, w / 2, h / 2), score=0.8, raw_score=0.8)]
+
+
+def test_ground_follows_a_backends_declared_max_side_merge_iou_and_vocabulary():
+    b = _CornerFinder()
+    assert isinstance(b, GroundingBackend)
+    g = ground(np.zeros((400, 600, 3), np.uint8), policy_from_labels(["kite"]), b)
+    assert b.seen == [(67, 100)] and b.asked == ["kite"]  # shrunk to max_side; asked for the policy's labels
+    assert len(g.detections) == 1  # the two overlapping boxes merged at merge_iou
+    d = g.detections[0]
+    assert d.label == "kite" and d.match == "exact" and g.ungroundable == ()  # open vocabulary: any label
+    assert d.box == pytest.approx((0.0, 0.0, 300.0, 201.0), abs=0.1)  # boxes back in the original's pixels

@@ -163,12 +163,9 @@ def ground(pixels: np.ndarray, policy: TaskPolicy, backend: GroundingBackend) ->
     """Find the policy's objects (and whatever else the backend sees) in an RGB image."""
     t0 = time.perf_counter()
     h, w = pixels.shape[:2]
-    small, scale = resize_for_detection(pixels, getattr(backend, "max_side", 1280))
-    if hasattr(backend, "members"):  # an ensemble runs only the members whose classes the policy needs
-        raw = backend.detect(small, policy.label_names, classes=set(label_map(backend, policy)))
-    else:
-        raw = backend.detect(small, policy.label_names)
-    dets = nms(map_to_policy(raw, backend, policy, scale, w, h), getattr(backend, "merge_iou", 0.4))
+    small, scale = resize_for_detection(pixels, backend.max_side)
+    raw = backend.detect(small, policy.label_names, classes=set(label_map(backend, policy)))
+    dets = nms(map_to_policy(raw, backend, policy, scale, w, h), backend.merge_iou)
     dets.sort(key=lambda d: (d.label is None, -d.score))
     return GroundingResult(
         backend=backend.spec,
@@ -178,5 +175,5 @@ def ground(pixels: np.ndarray, policy: TaskPolicy, backend: GroundingBackend) ->
     )
 
 
-__all__ = ["Detection", "GroundingResult", "RawDetection", "available_backends", "get_backend",
+__all__ = ["Detection", "GroundingBackend", "GroundingResult", "RawDetection", "available_backends", "get_backend",
            "ground", "packaged_model"]

@@ -7,7 +7,7 @@ backend cannot find at all (``ungroundable``) so the audit can say so.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -54,15 +54,29 @@ class GroundingResult(BaseModel):
     seconds: float = 0.0
 
 
+@runtime_checkable
 class GroundingBackend(Protocol):
+    """What ``ground`` needs of a backend, declared by the backend instead of guessed by its callers.
+
+    ``max_side``: the longest image side the model should be given; ``ground`` shrinks larger images
+    first and scales the boxes back (None: the model resizes any image itself). ``merge_iou``: the IoU
+    above which two detections of one policy label are one object. ``open_vocabulary``: the backend
+    looks for the labels it is given (Grounding DINO) rather than reporting a fixed class list.
+    """
+
     spec: str
+    max_side: ClassVar[int | None]
+    merge_iou: ClassVar[float]
+    open_vocabulary: ClassVar[bool]
 
     def class_map(self) -> dict[str, str]:
         """Detector class name -> the vocabulary label it finds (e.g. 'cat face' -> 'cat')."""
 
-    def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
-        """Objects in an RGB uint8 image, boxes in its pixels. Closed-vocabulary backends
-        report all their classes and ignore ``labels``; open-vocabulary ones look for ``labels``."""
+    def detect(self, pixels: np.ndarray, labels: list[str] | None = None,
+               classes: set[str] | None = None) -> list[RawDetection]:
+        """Objects in an RGB uint8 image, boxes in its pixels. Closed-vocabulary backends report
+        their classes and ignore ``labels``; open-vocabulary ones look for ``labels``. ``classes``,
+        when given, are the only detector classes the caller needs: a backend may skip the rest."""
 
 
 def nms(dets: list[Detection], iou_threshold: float) -> list[Detection]:
@@ -75,9 +89,11 @@ def nms(dets: list[Detection], iou_threshold: float) -> list[Detection]:
     return out
 
 
-def resize_for_detection(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+def resize_for_detection(pixels: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
     """Downscale so the longer side is at most ``max_side``; returns (image, scale to original)."""
     h, w = pixels.shape[:2]
+    if max_side is None:
+        return pixels, 1.0
     s = max(h, w) / max_side
     if s <= 1.0:
         return pixels, 1.0
@@ -98,9 +114,9 @@ def label_map(backend: GroundingBackend, policy: TaskPolicy) -> dict[str, tuple[
     ``EMBEDDING_MIN_SIMILARITY``. A better method wins a class; ties go to the more
     important label.
     """
-    if getattr(backend, "open_vocabulary", False):
+    if backend.open_vocabulary:
         return {spec.name: (spec.name, "exact") for spec in policy.labels}
-    key = (getattr(backend, "spec", id(backend)), policy.content_hash())
+    key = (backend.spec, policy.content_hash())
     hit = _LABEL_MAP_CACHE.get(key)
     if hit is not None:
         return hit

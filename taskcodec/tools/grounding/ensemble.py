@@ -18,8 +18,10 @@ class EnsembleBackend:
     def __init__(self, members: list[GroundingBackend]):
         self.members = list(members)
         self.spec = "+".join(m.spec for m in self.members)
-        self.max_side = min(getattr(m, "max_side", 1280) for m in self.members)
-        self.merge_iou = getattr(self.members[0], "merge_iou", 0.4)
+        sides = [m.max_side for m in self.members if m.max_side is not None]
+        self.max_side = min(sides) if sides else None  # the strictest member's limit
+        self.merge_iou = self.members[0].merge_iou
+        self.open_vocabulary = False  # members are closed-vocabulary; an open one is its own spec
         self._cmap: dict[str, str] = {}
         self._owned: list[set[str]] = []
         covered: set[str] = set()
@@ -39,5 +41,5 @@ class EnsembleBackend:
         for m, owned in zip(self.members, self._owned):
             if not owned or (classes is not None and not owned & classes):
                 continue
-            out.extend(r for r in m.detect(pixels, labels) if r.class_name in owned)
+            out.extend(r for r in m.detect(pixels, labels, classes) if r.class_name in owned)
         return out

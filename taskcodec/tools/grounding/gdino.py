@@ -124,7 +124,8 @@ class GroundingDinoBackend:
             pos = end
         return spans
 
-    def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
+    def detect(self, pixels: np.ndarray, labels: list[str] | None = None,
+               classes: set[str] | None = None) -> list[RawDetection]:
         import torch
 
         if not labels:

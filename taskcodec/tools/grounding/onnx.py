@@ -110,7 +110,8 @@ def onnx_session(path: Path, threads: int | None = None):
 class OnnxDetector:
     """A COCO-80 ONNX detector; thread-safe (onnxruntime sessions are)."""
 
-    max_side = 10**9  # the model's own letterbox shrinks any image; boxes return in original pixels
+    max_side = None  # the model's own letterbox shrinks any image; boxes return in original pixels
+    open_vocabulary = False
     merge_iou = 0.65  # same-label NMS after mapping (classes mapped to one label are merged)
 
     def __init__(self, path: str, min_score: float = 0.01, iou: float = 0.65, max_det: int = 100,
@@ -139,7 +140,8 @@ class OnnxDetector:
 
     # -- preprocessing ------------------------------------------------------------------------
 
-    def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
+    def detect(self, pixels: np.ndarray, labels: list[str] | None = None,
+               classes: set[str] | None = None) -> list[RawDetection]:
         h, w = pixels.shape[:2]
         if self.format == "yolox":
             img, r, _ = letterbox(pixels, self.size, centred=False)

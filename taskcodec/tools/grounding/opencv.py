@@ -57,6 +57,7 @@ class OpenCVBackend:
 
     spec = "opencv"
     max_side = MAX_SIDE
+    open_vocabulary = False
     merge_iou = 0.4  # frontal + profile faces, HOG + Haar bodies: overlapping hits are one object
 
     def __init__(self) -> None:
@@ -80,7 +81,8 @@ class OpenCVBackend:
             d = self._local.detectors = (hog, cascades)
         return d
 
-    def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
+    def detect(self, pixels: np.ndarray, labels: list[str] | None = None,
+               classes: set[str] | None = None) -> list[RawDetection]:
         hog, cascades = self._detectors()
         gray = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
         out: list[RawDetection] = []

@@ -31,7 +31,8 @@ _STD = np.array([0.229, 0.224, 0.225], np.float32)
 class SaliencyBackend:
     """U²-Net-p on onnxruntime (CPU); thread-safe like its session."""
 
-    max_side = 10**9  # the model resizes to 320² itself
+    max_side = None  # the model resizes to 320² itself
+    open_vocabulary = False
     merge_iou = 0.5
 
     def __init__(self, path: str | Path, spec: str = "saliency", size: int = 320, min_area: float = 0.01,
@@ -58,7 +59,8 @@ class SaliencyBackend:
         pred = (pred - lo) / (hi - lo) if hi > lo else np.zeros_like(pred)
         return cv2.resize(pred.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
+    def detect(self, pixels: np.ndarray, labels: list[str] | None = None,
+               classes: set[str] | None = None) -> list[RawDetection]:
         prob = self.probability(pixels)
         n, comp, stats, _ = cv2.connectedComponentsWithStats((prob >= 0.5).astype(np.uint8), connectivity=8)
         min_px = self.min_area * prob.size

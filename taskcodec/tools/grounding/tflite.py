@@ -18,7 +18,8 @@ from taskcodec.tools.grounding.onnx import COCO80, decode_yolov8, finish, letter
 
 
 class TFLiteDetector:
-    max_side = 10**9
+    max_side = None  # the model's letterbox takes any size
+    open_vocabulary = False
     merge_iou = 0.7
 
     def __init__(self, path: str, min_score: float = 0.01, iou: float = 0.7, max_det: int = 100, threads: int = 2):
@@ -47,7 +48,8 @@ class TFLiteDetector:
     def class_map(self) -> dict[str, str]:
         return {c: c for c in COCO80}
 
-    def detect(self, pixels: np.ndarray, labels: list[str] | None = None) -> list[RawDetection]:
+    def detect(self, pixels: np.ndarray, labels: list[str] | None = None,
+               classes: set[str] | None = None) -> list[RawDetection]:
         h, w = pixels.shape[:2]
         img, r, offset = letterbox(pixels, self.size, centred=True)
         x = (img.astype(np.float32) / 255.0)[None]

@@ -24,7 +24,7 @@ def run(decoded, bs, options: dict) -> dict:
     threshold = float(options.get("threshold", 0.25))
     backend = get_backend(spec)
     labels = options.get("labels") or []
-    if getattr(backend, "open_vocabulary", False):
+    if backend.open_vocabulary:
         labels = labels or sorted({e.label for e in decoded.layers if e.kind == "object" and e.label})
     policy = policy_from_labels(labels or list(COCO80), min_score=threshold)
     g = ground(decoded.pixels, policy, backend)
