@@ -378,3 +378,27 @@ def test_learned_streams_are_v2_and_the_same_layers_in_a_v1_container_decode_the
     v1 = bsm.unpack(format_v1.pack(r.header, bs.payloads))
     assert v1.version == (1, 0)
     assert (learned.decode(v1, model=tiny).pixels == learned.decode(bs, model=tiny).pixels).all()
+
+
+def test_learned_streams_are_pinned_byte_for_byte():
+    from tests.pinned import PINNED, digests
+
+    assert digests("learned") == PINNED["learned"], "the learned codec writes other bytes than before"
+
+
+def test_region_streams_on_the_model_decode_to_the_quantised_latent(astronaut_pixels, tiny):
+    """compress_side / compress_region on the model, as CompressAI's compress / decompress: each region
+    decodes alone to Q((y − μ)·g)/g + μ, and ẑ's stream gives the decoder the encoder's (σ, μ)."""
+    net = tiny.model
+    with torch.inference_mode():
+        y = net.g_a(torch.from_numpy(np.array(astronaut_pixels)).permute(2, 0, 1)[None].float() / 255)
+        side, shape, scales, means = net.compress_side(y)
+        s2, m2 = net.decompress_side(side, shape)
+        assert torch.equal(s2, scales) and torch.equal(m2, means)
+        a, b = own_mask(y.shape, [(2, 2, 10, 10), (0, 0, 32, 32)])
+        for own, level in ((a, 4.0), (b, 0.5)):
+            got = net.decompress_region(net.compress_region(y, scales, means, own, level), scales, means, own, level)
+            ys, xs = np.nonzero(own)
+            g = net.gain(level)[:, None]
+            want = torch.round((y[0][:, ys, xs] - means[0][:, ys, xs]) * g) / g + means[0][:, ys, xs]
+            assert got.shape == (net.M, int(own.sum())) and torch.allclose(got, want, atol=1e-5)

@@ -204,3 +204,9 @@ def test_a_five_layer_stream_at_quality_30_is_at_most_3_percent_bookkeeping(astr
     bs = bsm.unpack(r.data)
     assert len(bs.layers) == 5
     assert bs.header_bytes / len(r.data) <= 0.03, (bs.header_bytes, len(r.data))
+
+
+def test_classical_streams_are_pinned_byte_for_byte():
+    from tests.pinned import PINNED, digests
+
+    assert digests("classical") == PINNED["classical"], "the classical codec writes other bytes than before"

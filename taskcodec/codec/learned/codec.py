@@ -23,7 +23,6 @@ setting of the encoder and the decoder.
 from __future__ import annotations
 
 import math
-import threading
 import time
 
 import numpy as np
@@ -90,24 +89,6 @@ def tiled(fn, x: torch.Tensor, tile: int, scale: float, halo: int) -> torch.Tens
     return out
 
 
-_HYPER_LOCK = threading.Lock()
-
-
-def _hyper(model, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """h_s on one thread at both ends, so its float results (which pick the coder tables) agree.
-
-    The lock keeps concurrent coders (the bench's worker threads) from restoring each other's
-    thread count where torch's setting is process-wide.
-    """
-    with _HYPER_LOCK:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return model.hyper(z_hat)
-        finally:
-            torch.set_num_threads(threads)
-
-
 def _tile_setting() -> int:
     from taskcodec.codec.learned.config import current
 
@@ -119,25 +100,6 @@ def _tile_setting() -> int:
 def latent_rect(rect: tuple[int, int, int, int], lh: int, lw: int) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = rect
     return (max(0, x0 // STRIDE), max(0, y0 // STRIDE), min(lw, math.ceil(x1 / STRIDE)), min(lh, math.ceil(y1 / STRIDE)))
-
-
-def _code(model, y, means, scales, own: np.ndarray, level: float) -> bytes:
-    ys, xs = np.nonzero(own)
-    g = model.gain(level)[:, None]
-    r = (y[0][:, ys, xs] - means[0][:, ys, xs]) * g
-    idx = model.gaussian_conditional.build_indexes(scales[0][:, ys, xs] * g)
-    return model.gaussian_conditional.compress(r[None], idx[None])[0]
-
-
-def _uncode(model, payload: bytes, means, scales, own: np.ndarray, level: float, what: str) -> tuple:
-    ys, xs = np.nonzero(own)
-    g = model.gain(level)[:, None]
-    idx = model.gaussian_conditional.build_indexes(scales[0][:, ys, xs] * g)
-    try:
-        sym = model.gaussian_conditional.decompress([payload], idx[None])[0]
-    except Exception as exc:  # the rANS decoder raises on damaged data
-        raise BitstreamError(f"{what}: latent stream does not decode ({exc})") from None
-    return ys, xs, sym / g + means[0][:, ys, xs]
 
 
 # ---- encode ---------------------------------------------------------------------------------
@@ -162,17 +124,14 @@ def encode(
     h, w = pixels.shape[:2]
     x = _to_tensor(pixels)
     y = tiled(net.g_a, x.contiguous(memory_format=torch.channels_last), _tile_setting(), 1 / STRIDE, PAD).contiguous()
-    z = net.h_a(y)
-    z_payload = net.entropy_bottleneck.compress(z)[0]
-    z_hat = net.entropy_bottleneck.decompress([z_payload], z.shape[-2:])
-    scales, means = _hyper(net, z_hat)
+    z_payload, z_shape, scales, means = net.compress_side(y)
     lh, lw = y.shape[-2:]
     settings = {**params.model_dump(mode="json", exclude={"quality_offset"}), "model": lm.model_id}
     fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, settings, encoding_uid=encoding_uid,
                            policy_id=policy_id, policy_hash=policy_hash, task=task, policy_labels=policy_labels)
     writer = Writer(fields, params.budget_bytes)
     base_entry = entry_for(z_payload, index=0, kind="base", label="background", quality=None,
-                           meta={"latent": [lh, lw], "hyper": list(z.shape[-2:]), "scale": PAD})
+                           meta={"latent": [lh, lw], "hyper": list(z_shape), "scale": PAD})
     if not writer.fits(base_entry, z_payload):
         raise BudgetError(f"--budget-bytes {params.budget_bytes:,} is too small: the side stream ẑ alone needs "
                           f"{writer.size_with(base_entry, z_payload):,} bytes")
@@ -185,7 +144,7 @@ def encode(
 
     def layer(kind, label, rect, own, quality, req=None):
         level = level_for(quality, net.levels)
-        payload = _code(net, y, means, scales, own, level)
+        payload = net.compress_region(y, scales, means, own, level)
         extra = dict(box=req.box, importance=req.importance) if req else {}
         entry = entry_for(payload, index=len(writer.entries), kind=kind, label=label, quality=quality,
                           meta={"rect": list(rect), "level": level,
@@ -263,10 +222,9 @@ def decode(bs: Bitstream, max_objects: int | None = None, model: LoadedModel | N
     if (lh, lw) != (ph // STRIDE, pw // STRIDE) or (zh, zw) != (ph // PAD, pw // PAD):
         raise BitstreamError(f"layer 0 (base): latent grids {lh}x{lw} / {zh}x{zw} do not fit a {w}x{h} image")
     try:
-        z_hat = net.entropy_bottleneck.decompress([bs.payloads[0]], (zh, zw))
+        scales, means = net.decompress_side(bs.payloads[0], (zh, zw))
     except Exception as exc:
         raise BitstreamError(f"layer 0 (base): side stream does not decode ({exc})") from None
-    scales, means = _hyper(net, z_hat)
     y_hat = means.clone()
     taken = np.zeros((lh, lw), dtype=bool)
     sent = np.zeros((lh, lw), dtype=bool)
@@ -290,7 +248,11 @@ def decode(bs: Bitstream, max_objects: int | None = None, model: LoadedModel | N
         taken[y0:y1, x0:x1] = True
         if not own.any():
             raise BitstreamError(f"{what}: owns no latent position")
-        ys, xs, values = _uncode(net, payload, means, scales, own, float(level), what)
+        try:
+            values = net.decompress_region(payload, scales, means, own, float(level))
+        except Exception as exc:  # the rANS decoder raises on damaged data
+            raise BitstreamError(f"{what}: latent stream does not decode ({exc})") from None
+        ys, xs = np.nonzero(own)
         y_hat[0][:, ys, xs] = values
         sent |= own
         used.append(entry)

@@ -31,12 +31,21 @@ latent element can be coded in any stream and decoded without its neighbours: a
 region decodes alone, and a decoded region's ŷ is bit-exact to the full decode.
 The gain changes the quantisation step per channel and level (step = 1/g_k); ẑ does
 not depend on the level, so regions coded at different levels share one side stream.
+
+Coding (CompressAI's ``compress``/``decompress``, split the way the region streams need)::
+
+    compress_side(y)            -> ẑ's stream, its shape, (σ, μ)      [EB]
+    decompress_side(s, shape)   -> (σ, μ)
+    compress_region(y, σ, μ, own, k)       -> the stream of the latent positions ``own``   [GC]
+    decompress_region(s, σ, μ, own, k)     -> ŷ at those positions (M × n)
 """
 
 from __future__ import annotations
 
 import math
+import threading
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -52,6 +61,9 @@ LEVEL_MIN = -1.0
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256, 64
 LINEAR_SCALE = 4.0  # latents of the block-DCT path = 4 × orthonormal DCT coefficients of x − 0.5
 GAIN_INIT = (1.5, 8.0)  # fine steps at first, so g_s learns from informative latents; λ then pulls them down
+
+
+_ONE_THREAD = threading.Lock()
 
 
 def scale_table() -> Tensor:
@@ -193,6 +205,43 @@ class GainedMeanScaleHyperprior(nn.Module):
     def hyper(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         scales, means = self.h_s(z_hat).chunk(2, 1)
         return scales, means
+
+    # -- coding: one side stream, then one stream per region -----------------------
+    def compress_side(self, y: Tensor) -> tuple[bytes, tuple[int, int], Tensor, Tensor]:
+        """ẑ = Q(h_a(y)) as the entropy bottleneck's stream, and the (σ, μ) the decoder will get from it."""
+        z = self.h_a(y)
+        string = self.entropy_bottleneck.compress(z)[0]
+        shape = tuple(z.shape[-2:])
+        return string, shape, *self.decompress_side(string, shape)
+
+    def decompress_side(self, string: bytes, shape: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """(σ, μ) from ẑ's stream: h_s on one thread at both ends, so its float results (which pick
+        the coder's tables) agree on any machine and thread setting. The lock keeps concurrent coders
+        (the bench's worker threads) from restoring each other's process-wide thread count."""
+        z_hat = self.entropy_bottleneck.decompress([string], shape)
+        with _ONE_THREAD:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return self.hyper(z_hat)
+            finally:
+                torch.set_num_threads(threads)
+
+    def compress_region(self, y: Tensor, scales: Tensor, means: Tensor, own: np.ndarray, level: float) -> bytes:
+        """r̂ = Q((y − μ)·g_k) of the latent positions ``own`` (all M channels), coded with N(0, σ·g_k)."""
+        ys, xs = np.nonzero(own)
+        g = self.gain(level)[:, None]
+        r = (y[0][:, ys, xs] - means[0][:, ys, xs]) * g
+        idx = self.gaussian_conditional.build_indexes(scales[0][:, ys, xs] * g)
+        return self.gaussian_conditional.compress(r[None], idx[None])[0]
+
+    def decompress_region(self, string: bytes, scales: Tensor, means: Tensor, own: np.ndarray,
+                          level: float) -> Tensor:
+        """ŷ = r̂ / g_k + μ at the positions ``own`` (M × n, in ``np.nonzero`` order); raises on a damaged stream."""
+        ys, xs = np.nonzero(own)
+        g = self.gain(level)[:, None]
+        idx = self.gaussian_conditional.build_indexes(scales[0][:, ys, xs] * g)
+        return self.gaussian_conditional.decompress([string], idx[None])[0] / g + means[0][:, ys, xs]
 
     # -- training -----------------------------------------------------------------
     def forward(self, x: Tensor, level: Tensor, keep: Tensor | None = None) -> dict:
