@@ -18,6 +18,7 @@ from taskcodec.domain.policy import TaskPolicy
 from sqlalchemy.exc import OperationalError
 
 from taskcodec.codec import bitstream, get_codec
+from taskcodec.codec.api import StreamRef
 from taskcodec.codec.layering import new_uid
 from taskcodec.decisions import Decision, decide, requests_for, settle
 from taskcodec.errors import BitstreamError, TaskcodecError
@@ -97,9 +98,9 @@ def encode_image(
     mod = get_codec(codec)
     params = mod.Params(quality=quality, budget_bytes=budget_bytes, quality_offset=dict(policy.rules.quality_offset),
                         background=policy.rules.background)
-    result = mod.encode(image.pixels, requests_for(decisions, policy.rules), params,
-                        policy_id=policy.policy_id, policy_hash=policy.content_hash(), task=policy.task,
-                        policy_labels=tuple(policy.label_names), encoding_uid=new_uid())
+    ref = StreamRef(encoding_uid=new_uid(), policy_id=policy.policy_id, policy_hash=policy.content_hash(),
+                    policy_labels=tuple(policy.label_names), task=policy.task)
+    result = mod.encode(image.pixels, requests_for(decisions, policy.rules), params, ref)
     settled = settle(decisions, result.outcomes, result.base, budget_bytes)
     data = result.data
     if get_settings().annotate if annotate is None else annotate:
@@ -112,7 +113,7 @@ def encode_full(image: LoadedImage, codec: str = "classical", quality: int = 60,
     """Whole-image mode: no task, no grounding; one decision records it (after ``why``, if given)."""
     mod = get_codec(codec)
     result = mod.encode(image.pixels, [], mod.Params(quality=quality, budget_bytes=budget_bytes, full=True),
-                        encoding_uid=new_uid())
+                        StreamRef(encoding_uid=new_uid()))
     decisions = settle([*(why or []), Decision(action="transmit", reason="full_image", label="whole image")], [],
                        result.base, budget_bytes)
     return _signed(Encoded(result.data, result.header, decisions, result.seconds))
@@ -157,9 +158,7 @@ def record(
             bytes=len(encoded.data), bpp=round(8 * len(encoded.data) / (hd.width * hd.height), 5),
             timings=timings or {}, archive_key=archive_key,
         )
-        layers = [m.Layer(encoding_id=0, index=e.index, kind=e.kind, label=e.label,
-                          box=list(e.box) if e.box else None, importance=e.importance, quality=e.quality,
-                          bytes=e.length) for e in hd.layers]
+        layers = [m.Layer.from_entry(e) for e in hd.layers]
         decisions = [m.Decision(encoding_id=0, **{**d.model_dump(), "box": list(d.box) if d.box else None})
                      for d in encoded.decisions]
         return repo.record_encoding(s, enc, layers, decisions)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from taskcodec.codec.api import ObjectRequest
+from taskcodec.codec.api import ObjectRequest, StreamRef
 
 REQUESTS = [
     ObjectRequest(object_index=0, label="face", box=(177, 66, 272, 161), importance=1.0, tier="high"),
@@ -33,9 +33,9 @@ def streams(codec_name: str) -> list[bytes]:
     from taskcodec.codec import get_codec
 
     codec = get_codec(codec_name)
-    return [codec.encode(image(), REQUESTS, codec.Params(**kw), policy_id=3, policy_hash="ab" * 32,
-                         policy_labels=("face", "person"), task="keep faces", encoding_uid="0" * 32).data
-            for kw in CASES]
+    ref = StreamRef(policy_id=3, policy_hash="ab" * 32, policy_labels=("face", "person"), task="keep faces",
+                    encoding_uid="0" * 32)
+    return [codec.encode(image(), REQUESTS, codec.Params(**kw), ref).data for kw in CASES]
 
 
 def digests(codec_name: str) -> list[tuple[int, str]]:

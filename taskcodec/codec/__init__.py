@@ -1,7 +1,7 @@
 """Codecs: a bitstream container (``bitstream``) and layered encoders/decoders.
 
 Each codec (``api.Codec``) offers ``CODEC_ID``, ``CODEC_VERSION``, a params model ``Params``,
-``encode(pixels, requests, params, **header_fields) -> EncodeResult`` and
+``encode(pixels, requests, params, ref: StreamRef) -> EncodeResult`` and
 ``decode(bitstream, max_objects) -> DecodeResult``. ``REGISTRY`` maps a codec's name to the module
 that implements it (and the optional packages it needs); ``register`` adds one.
 """

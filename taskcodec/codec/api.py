@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Callable, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
 Action = Literal["transmit", "drop", "downgrade"]
@@ -66,6 +66,20 @@ class DecodeResult:
         return self._base() if callable(self._base) else self._base
 
 
+class StreamRef(BaseModel):
+    """Where a stream comes from, written into its header by every codec: the encoding reference the
+    audit store knows it by (16 hex digits; a fresh one when None) and the policy that chose its
+    layers (id, content hash, label list that the layers' label indexes point into, task)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    encoding_uid: str | None = None
+    policy_id: int | None = None
+    policy_hash: str | None = None
+    policy_labels: tuple[str, ...] | None = None
+    task: str | None = None
+
+
 class Codec(Protocol):
     """What a layered codec offers (a module or an object): ``taskcodec.codec.get_codec(name)`` returns one."""
 
@@ -73,7 +87,7 @@ class Codec(Protocol):
     CODEC_VERSION: str
     Params: type[BaseModel]
 
-    def encode(self, pixels: Any, requests: list[ObjectRequest], params: Any, **header_fields: Any) -> Any:
+    def encode(self, pixels: Any, requests: list[ObjectRequest], params: Any, ref: StreamRef | None = None) -> Any:
         """Base layer plus one layer per request, in order; returns the bytes, header and outcomes."""
 
     def decode(self, bs: Any, max_objects: int | None = None) -> Any:

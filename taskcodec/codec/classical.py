@@ -38,7 +38,7 @@ from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
 from taskcodec.codec.format_v2 import GRID, box_of_grid, grid_box
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.raster import decode_raster, encode_raster, resize
-from taskcodec.codec.api import GREY, DecodeResult, LayeredParams, ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import StreamRef, GREY, DecodeResult, LayeredParams, ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "classical"
@@ -133,12 +133,7 @@ def encode(
     pixels: np.ndarray,
     requests: list[ObjectRequest],
     params: ClassicalParams,
-    *,
-    policy_id: int | None = None,
-    policy_hash: str | None = None,
-    policy_labels: tuple[str, ...] | None = None,
-    task: str | None = None,
-    encoding_uid: str | None = None,
+    ref: StreamRef | None = None,
 ) -> EncodeResult:
     """Encode an RGB image into a layered bitstream; objects in ``requests`` order."""
     t0 = time.perf_counter()
@@ -146,9 +141,7 @@ def encode(
     fmt = raster_format(params.format)
     settings = params.model_dump(mode="json", exclude={"quality_offset"})
     settings["predict"] = params.predict and params.background == "coarse" and not params.full
-    fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, settings,
-                           encoding_uid=encoding_uid, policy_id=policy_id, policy_hash=policy_hash, task=task,
-                           policy_labels=policy_labels)
+    fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, settings, ref)
     writer = Writer(fields, params.budget_bytes)
 
     base_info = None

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from taskcodec.codec.bitstream import Header, LayerEntry, packed_size
-from taskcodec.codec.api import ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import ObjectOutcome, ObjectRequest, StreamRef
 
 
 def expand(box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -67,14 +67,13 @@ class Writer:
 DOWNGRADE = 25  # quality points a layer loses when it does not fit the budget
 
 
-def header_fields(codec: str, version: str, width: int, height: int, settings: dict[str, Any], *,
-                  encoding_uid: str | None, policy_id: int | None, policy_hash: str | None,
-                  task: str | None, policy_labels: tuple[str, ...] | None = None) -> dict[str, Any]:
+def header_fields(codec: str, version: str, width: int, height: int, settings: dict[str, Any],
+                  ref: StreamRef | None) -> dict[str, Any]:
     """Header fields every codec writes (all but the layer table). The encoding reference is 16 hex
     digits (8 bytes in a v2 header); task and labels stay in the store unless the file is annotated."""
+    ref = ref or StreamRef()
     return dict(width=width, height=height, codec=codec, codec_version=version, settings=settings,
-                encoding_uid=encoding_uid or new_uid(), policy_id=policy_id, policy_hash=policy_hash,
-                task=task, policy_labels=tuple(policy_labels) if policy_labels is not None else None)
+                **{**ref.model_dump(), "encoding_uid": ref.encoding_uid or new_uid()})
 
 
 def new_uid() -> str:

@@ -88,6 +88,9 @@ class Encoding(SQLModel, table=True):
 
 
 class Layer(SQLModel, table=True):
+    """A layer of a stored encoding: the audit's copy of the header's layer-table row
+    (``codec.header.LayerEntry``), made by ``from_entry`` and nowhere else."""
+
     __tablename__ = "layers"
     id: int | None = Field(default=None, primary_key=True)
     encoding_id: int = Field(foreign_key="encodings.id", index=True)
@@ -98,6 +101,13 @@ class Layer(SQLModel, table=True):
     importance: float | None = None
     quality: int | None = None
     bytes: int
+
+    @classmethod
+    def from_entry(cls, entry: Any, encoding_id: int = 0) -> "Layer":
+        """The row of a ``LayerEntry`` (its payload ``length`` is the row's ``bytes``)."""
+        return cls(encoding_id=encoding_id, index=entry.index, kind=entry.kind, label=entry.label,
+                   box=list(entry.box) if entry.box else None, importance=entry.importance,
+                   quality=entry.quality, bytes=entry.length)
 
 
 class Decision(DecisionFields, table=True):

@@ -4,7 +4,7 @@ import pytest
 from taskcodec.agents import plan_offline
 from taskcodec.codec import bitstream as bsm
 from taskcodec.codec import classical
-from taskcodec.codec.api import ObjectRequest
+from taskcodec.codec.api import ObjectRequest, StreamRef
 from taskcodec.errors import BitstreamError, BudgetError
 
 
@@ -138,9 +138,9 @@ def test_a_forged_grid_outside_the_image_is_refused_by_the_parser(astronaut_pixe
 
 def test_policy_header_fields(astronaut_pixels):
     p = plan_offline("faces")
-    r = classical.encode(astronaut_pixels, [req(0, FACE, label="face")], classical.ClassicalParams(), policy_id=7,
-                         policy_hash=p.content_hash(), task=p.task, policy_labels=tuple(p.label_names),
-                         encoding_uid="00000000000000ab")
+    ref = StreamRef(policy_id=7, policy_hash=p.content_hash(), task=p.task, policy_labels=tuple(p.label_names),
+                    encoding_uid="00000000000000ab")
+    r = classical.encode(astronaut_pixels, [req(0, FACE, label="face")], classical.ClassicalParams(), ref)
     h = bsm.unpack(r.data).header
     assert (h.policy_id, h.policy_hash, h.task, h.encoding_uid) == (7, p.content_hash()[:8], None, "00000000000000ab")
     assert h.layers[1].label_index == p.label_names.index("face")
@@ -182,7 +182,7 @@ def test_a_stream_written_by_one_process_decodes_identically_in_another(astronau
     code = f"""
 import numpy as np
 from taskcodec.codec import bitstream, classical
-from taskcodec.codec.api import ObjectRequest
+from taskcodec.codec.api import ObjectRequest, StreamRef
 px = np.load({str(tmp_path / "in.npy")!r})
 reqs = [ObjectRequest(object_index=0, label="face", box=(177, 66, 272, 161), importance=1.0, tier="high"),
         ObjectRequest(object_index=1, label="person", box=(20, 20, 120, 190), importance=0.5, tier="medium")]
@@ -199,8 +199,8 @@ np.save({str(tmp_path / "writer.npy")!r}, classical.decode(bitstream.unpack(r.da
 def test_a_five_layer_stream_at_quality_30_is_at_most_3_percent_bookkeeping(astronaut_pixels):
     reqs = [req(0, FACE, 1.0, "face"), req(1, BODY, 0.8), req(2, (300, 300, 480, 500), 0.6, "rocket"),
             req(3, (400, 20, 500, 120), 0.3, "flag")]
-    r = classical.encode(astronaut_pixels, reqs, classical.ClassicalParams(quality=30), policy_id=3,
-                         policy_hash="ab" * 32, policy_labels=("face", "person", "rocket", "flag"))
+    r = classical.encode(astronaut_pixels, reqs, classical.ClassicalParams(quality=30),
+                         StreamRef(policy_id=3, policy_hash="ab" * 32, policy_labels=("face", "person", "rocket", "flag")))
     bs = bsm.unpack(r.data)
     assert len(bs.layers) == 5
     assert bs.header_bytes / len(r.data) <= 0.03, (bs.header_bytes, len(r.data))

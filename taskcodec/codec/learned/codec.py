@@ -34,7 +34,7 @@ from taskcodec.codec.bitstream import Bitstream, entry_for, pack
 from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
 from taskcodec.codec.learned.model import LEVEL_MIN
 from taskcodec.codec.learned.weights import LoadedModel, load_model
-from taskcodec.codec.api import GREY, DecodeResult, LayeredParams, ObjectOutcome, ObjectRequest
+from taskcodec.codec.api import GREY, DecodeResult, LayeredParams, ObjectOutcome, ObjectRequest, StreamRef
 from taskcodec.errors import BitstreamError, BudgetError
 
 CODEC_ID = "learned"
@@ -109,12 +109,8 @@ def encode(
     pixels: np.ndarray,
     requests: list[ObjectRequest],
     params: LearnedParams,
+    ref: StreamRef | None = None,
     *,
-    policy_id: int | None = None,
-    policy_hash: str | None = None,
-    policy_labels: tuple[str, ...] | None = None,
-    task: str | None = None,
-    encoding_uid: str | None = None,
     model: LoadedModel | None = None,
 ) -> EncodeResult:
     """Encode an RGB image into ẑ plus one latent stream per object, in ``requests`` order."""
@@ -127,8 +123,7 @@ def encode(
     z_payload, z_shape, scales, means = net.compress_side(y)
     lh, lw = y.shape[-2:]
     settings = {**params.model_dump(mode="json", exclude={"quality_offset"}), "model": lm.model_id}
-    fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, settings, encoding_uid=encoding_uid,
-                           policy_id=policy_id, policy_hash=policy_hash, task=task, policy_labels=policy_labels)
+    fields = header_fields(CODEC_ID, CODEC_VERSION, w, h, settings, ref)
     writer = Writer(fields, params.budget_bytes)
     base_entry = entry_for(z_payload, index=0, kind="base", label="background", quality=None,
                            meta={"latent": [lh, lw], "hyper": list(z_shape), "scale": PAD})
