@@ -40,14 +40,14 @@ def seeds(codec: str) -> list[bytes]:
     import numpy as np
     import skimage.data
 
-    from taskcodec import pipeline
+    from taskcodec import stages
     from taskcodec.imageio import LoadedImage
 
     pixels = np.ascontiguousarray(skimage.data.astronaut()[::4, ::4][:64, :96])
     img = LoadedImage("astronaut-crop", pixels, "-", pixels.nbytes)
-    policy = pipeline.plan_task("privacy audit: keep people and faces sharp")
-    task = pipeline.encode_grounded(img, pipeline.ground_image(img, policy, "yolox"), policy, codec, quality=40)
-    return [pipeline.encode_full(img, codec, quality=40).data, task.data]
+    policy = stages.plan_task("privacy audit: keep people and faces sharp")
+    task = stages.encode_grounded(img, stages.ground_image(img, policy, "yolox"), policy, codec, quality=40)
+    return [stages.encode_full(img, codec, quality=40).data, task.data]
 
 
 def _json_value(rng: random.Random, depth: int = 0):
@@ -141,7 +141,7 @@ def child(codec: str, seed: int, count: int, case_timeout: int) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from taskcodec import pipeline
+    from taskcodec import stages
     from taskcodec.codec import bitstream as bsm
     from taskcodec.errors import TaskcodecError
 
@@ -160,7 +160,7 @@ def child(codec: str, seed: int, count: int, case_timeout: int) -> dict:
         t0 = time.perf_counter()
         signal.alarm(case_timeout)
         try:
-            pipeline.decode_bitstream(bsm.unpack(data))
+            stages.decode_bitstream(bsm.unpack(data))
             counts["decoded"] += 1
         except TaskcodecError:
             counts["clean_errors"] += 1

@@ -9,7 +9,7 @@ class at that score or above overlaps with IoU >= 0.5, one detection per object,
 truck, traffic light, stop sign). Objects the grounding misses are never sent.
 
 The detections scored are exactly what ``taskcodec ground --labels <80 COCO classes>
---threshold T --json`` prints (both call ``pipeline.ground_report``). The policy is
+--threshold T --json`` prints (both call ``stages.ground_report``). The policy is
 "all COCO classes". Results go to OUT/grounding.json and into docs/benchmarks.md.
 """
 
@@ -79,9 +79,9 @@ def main() -> None:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    from taskcodec import pipeline
+    from taskcodec import stages
     from taskcodec.domain.policy import policy_from_labels
-    from taskcodec.tools.grounding.onnx import COCO80
+    from taskcodec.grounding.onnx import COCO80
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(args.coco / "instances.json"))
@@ -91,10 +91,10 @@ def main() -> None:
     rows = []
     for spec in args.backends:
         results, seconds = [], []
-        pipeline.ground_report(args.coco / "images" / images[0]["file_name"], policy, spec, args.threshold)  # warm up
+        stages.ground_report(args.coco / "images" / images[0]["file_name"], policy, spec, args.threshold)  # warm up
         for img in images:
             t0 = time.perf_counter()
-            rep = pipeline.ground_report(args.coco / "images" / img["file_name"], policy, spec, args.threshold)
+            rep = stages.ground_report(args.coco / "images" / img["file_name"], policy, spec, args.threshold)
             seconds.append(time.perf_counter() - t0)
             for d in rep["detections"]:
                 x0, y0, x1, y1 = d["box"]

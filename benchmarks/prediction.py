@@ -42,8 +42,8 @@ def main() -> None:
     from taskcodec.decisions import decide, requests_for
     from taskcodec.imageio import load_image
     from taskcodec.settings import get_settings
-    from taskcodec.tools.grounding import get_backend, ground
-    from taskcodec.tools.grounding.onnx import COCO80
+    from taskcodec.grounding import get_backend, ground
+    from taskcodec.grounding.onnx import COCO80
 
     folder = get_settings().shared_dir / "data" / "train" / "coco"
     paths = sorted(folder.glob("*.jpg"))[: args.limit]

@@ -43,7 +43,7 @@ def pseudo_ground_truth(paths, judge):
 
     from taskcodec.bench import run as B
     from taskcodec.imageio import load_image
-    from taskcodec.tools.grounding.onnx import COCO80
+    from taskcodec.grounding.onnx import COCO80
 
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(COCO80)]
     cat_ids = {c["name"]: c["id"] for c in cats}
@@ -89,8 +89,8 @@ def main() -> None:
     from taskcodec.bench import run as B
     from taskcodec.bench.metrics import bd_rate
     from taskcodec.settings import get_settings
-    from taskcodec.tools.grounding import get_backend, ground
-    from taskcodec.tools.grounding.onnx import COCO80
+    from taskcodec.grounding import get_backend, ground
+    from taskcodec.grounding.onnx import COCO80
 
     paths = sorted((get_settings().shared_dir / "data" / "train" / "coco").glob("*.jpg"))[-args.limit:]
     judge = get_backend("tflite:yolov8n_int8.tflite")

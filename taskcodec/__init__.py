@@ -4,7 +4,7 @@ Data flows one way through plain, typed stage functions::
 
     task text -> TaskPolicy -> [Detection] -> [Decision] -> layers -> bytes -> decode route
 
-See ``taskcodec.pipeline`` for the stages and ``taskcodec.flows`` for their
+See ``taskcodec.stages`` for the stages and ``taskcodec.flows`` for their
 Prefect composition.
 """
 

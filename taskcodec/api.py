@@ -1,6 +1,6 @@
 """The Python API: ``plan``, ``compress``, ``decode``, ``explain`` (also importable from ``taskcodec``).
 
-The same stage functions as the CLI and the flows (``taskcodec.pipeline``), with no Prefect server:
+The same stage functions as the CLI and the flows (``taskcodec.stages``), with no Prefect server:
 
     >>> import numpy as np, taskcodec
     >>> enc = taskcodec.compress(np.zeros((64, 96, 3), np.uint8), task="count cars and people", quality=40)
@@ -22,14 +22,14 @@ from typing import Any, Union
 
 import numpy as np
 
-from taskcodec import pipeline
+from taskcodec import stages
 from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import TaskcodecError
 from taskcodec.imageio import LoadedImage, load_image, open_bounded, to_rgb8
 from taskcodec.settings import get_settings
 
 ImageLike = Union[str, os.PathLike, bytes, np.ndarray, Any]  # Any: a PIL.Image.Image
-Encoded = pipeline.Encoded
+Encoded = stages.Encoded
 
 
 @dataclass
@@ -71,7 +71,7 @@ def _image(image: ImageLike) -> LoadedImage:
 
 def plan(task: str, refresh: bool = False) -> TaskPolicy:
     """The task policy for ``task`` (labels and their importance): stored, or planned now."""
-    return pipeline.plan_task(task, refresh=refresh)
+    return stages.plan_task(task, refresh=refresh)
 
 
 def compress(image: ImageLike, task: str | None = None, *, quality: int = 60, budget_bytes: int | None = None,
@@ -83,23 +83,23 @@ def compress(image: ImageLike, task: str | None = None, *, quality: int = 60, bu
     The encoding is recorded in the store either way."""
     img = _image(image)
     if task is None:
-        enc = pipeline.encode_full(img, codec, quality, budget_bytes)
+        enc = stages.encode_full(img, codec, quality, budget_bytes)
         backend, policy = "none", None
     else:
         policy = plan(task)
-        warning = pipeline.check_coverage(policy, grounding, uncovered)  # raises with uncovered="fail"
+        warning = stages.check_coverage(policy, grounding, uncovered)  # raises with uncovered="fail"
         if warning:
             import warnings
 
             warnings.warn(warning, stacklevel=2)
-        g = pipeline.ground_image(img, policy, grounding, uncovered)
-        enc = pipeline.encode_grounded(img, g, policy, codec, quality, budget_bytes, uncovered=uncovered,
+        g = stages.ground_image(img, policy, grounding, uncovered)
+        enc = stages.encode_grounded(img, g, policy, codec, quality, budget_bytes, uncovered=uncovered,
                                        annotate=annotate)
         backend = g.backend
     if out is not None:
-        pipeline.persist(img, policy, enc, out, backend, overwrite=overwrite)
+        stages.persist(img, policy, enc, out, backend, overwrite=overwrite)
     else:
-        pipeline.record(img, policy, enc, "(not written: returned to the caller)", backend)
+        stages.record(img, policy, enc, "(not written: returned to the caller)", backend)
     return enc
 
 
@@ -108,13 +108,13 @@ def decode(data: bytes | str | os.PathLike, *, layers: str = "all", reconstruct:
     layers; ``reconstruct`` fills the untransmitted area from the coarse base (the human route),
     otherwise it stays as the raw composite."""
     from taskcodec.codec import bitstream
-    from taskcodec.routes import decoded_objects
+    from taskcodec.decode_routes import decoded_objects
 
-    bs = pipeline.with_names(bitstream.unpack(data)) if isinstance(data, bytes) else pipeline.read_bitstream(data)
-    decoded = pipeline.decode_bitstream(bs, layers)
+    bs = stages.with_names(bitstream.unpack(data)) if isinstance(data, bytes) else stages.read_bitstream(data)
+    decoded = stages.decode_bitstream(bs, layers)
     pixels = decoded.pixels
     if reconstruct:
-        from taskcodec.tools.reconstruct.classical import reconstruct as classical
+        from taskcodec.consumers.reconstruct.classical import reconstruct as classical
 
         pixels = classical(decoded.pixels, decoded.base, decoded.mask)
     return Decoded(pixels, decoded.mask, decoded_objects(decoded), len(decoded.layers), list(bs.problems))

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from taskcodec import pipeline
+from taskcodec import stages
 from taskcodec.codec import bitstream, get_codec
 from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import BitstreamError, TaskcodecError, error_text
@@ -197,16 +197,16 @@ def archive_one(path: str, source: str, out_dir: str, policy: TaskPolicy, codec:
             return ArchiveItem(path=path, status="skipped", reason="already archived", bitstream=done.bitstream_path,
                                sha256=done.bitstream_sha256, deleted_original=deleted,
                                seconds=round(time.perf_counter() - t0, 3))
-        image = pipeline.load(path)
+        image = stages.load(path)
         if image.sha256 != sha:
             raise TaskcodecError(f"{path}: file changed while it was being archived")
-        g = pipeline.ground_image(image, policy, grounding)
-        encoded = pipeline.encode_grounded(image, g, policy, codec, quality)
-        out = pipeline.write_bitstream(output_path(out_dir, source, path), encoded.data,
+        g = stages.ground_image(image, policy, grounding)
+        encoded = stages.encode_grounded(image, g, policy, codec, quality)
+        out = stages.write_bitstream(output_path(out_dir, source, path), encoded.data,
                                        overwrite=True)  # the archive's own folder: its keys decide
         verify_file(out)  # read back from disk and decoded before the row is committed
         try:
-            enc_id = pipeline.record(image, policy, encoded, out, g.backend, run_id,
+            enc_id = stages.record(image, policy, encoded, out, g.backend, run_id,
                                      {"ground_s": g.seconds, "encode_s": encoded.seconds}, archive_key=key)
         except IntegrityError:  # a concurrent run archived the same content first: keep its row and file
             done = find_archived(key)

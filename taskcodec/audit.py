@@ -129,8 +129,8 @@ def _section(a: EncodingAudit, extra: str, max_side: int = 480) -> dict:
     original when it still exists, boxes coloured by decision, and every decision."""
     import numpy as np
 
-    from taskcodec.pipeline import decode_bitstream
-    from taskcodec.tools.reconstruct.classical import reconstruct
+    from taskcodec.stages import decode_bitstream
+    from taskcodec.consumers.reconstruct.classical import reconstruct
 
     e = a.encoding
     s = min(1.0, max_side / max(a.image.width, a.image.height))

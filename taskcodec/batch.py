@@ -1,7 +1,7 @@
 """Batches of images through the stages, with or without Prefect.
 
 The same loop serves an interactive ``taskcodec compress`` of a few files (the stage
-functions of ``taskcodec.pipeline`` called directly: no Prefect import, no server)
+functions of ``taskcodec.stages`` called directly: no Prefect import, no server)
 and the ``compress`` flow (the same stages wrapped as Prefect tasks, passed in as
 ``Stages``). A failing image fails only itself: it gets a report with its error and
 the batch goes on. Every batch is one row in the store's run table (``recorded_run``).
@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 
 from pydantic import BaseModel
 
-from taskcodec import pipeline, routes
+from taskcodec import decode_routes
+from taskcodec import stages as stage_functions  # ``stages`` below is a ``Stages``: which versions to call
 from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import error_text
 from taskcodec.progress import item_done
@@ -48,14 +49,14 @@ class ImageReport(BaseModel):
 class Stages:
     """The per-image stages; the compress flow passes their Prefect-task versions."""
 
-    load: Callable = pipeline.load
-    ground: Callable = pipeline.ground_image
-    encode: Callable = pipeline.encode_grounded
-    encode_full: Callable = pipeline.encode_full
-    persist: Callable = pipeline.persist
-    read: Callable = pipeline.read_bitstream
-    decode: Callable = pipeline.decode_bitstream
-    reconstruct: Callable = routes.human
+    load: Callable = stage_functions.load
+    ground: Callable = stage_functions.ground_image
+    encode: Callable = stage_functions.encode_grounded
+    encode_full: Callable = stage_functions.encode_full
+    persist: Callable = stage_functions.persist
+    read: Callable = stage_functions.read_bitstream
+    decode: Callable = stage_functions.decode_bitstream
+    reconstruct: Callable = decode_routes.human
 
 
 @dataclass
@@ -124,7 +125,7 @@ def compress_images(
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     reports = []
     with recorded_run("compress", params, flow_run_id) as run:
-        for path, out_path in zip(images, pipeline.output_names(images, out_dir)):
+        for path, out_path in zip(images, stage_functions.output_names(images, out_dir)):
             r = compress_one(path, out_path, policy, codec, quality, budget_bytes, grounding, threshold,
                              run.run_id, uncovered, overwrite, stages)
             reports.append(r)

@@ -35,8 +35,8 @@ from typing import Any
 from taskcodec.codec.api import ObjectOutcome, ObjectRequest
 from taskcodec.domain.decision import DecisionFields
 from taskcodec.domain.policy import Rules, TaskPolicy
-from taskcodec.tools.grounding.base import GroundingResult
-from taskcodec.tools.grounding.coverage import LIKELY_AREA
+from taskcodec.grounding.base import GroundingResult
+from taskcodec.grounding.coverage import LIKELY_AREA
 
 class Decision(DecisionFields):
     """One decision about one candidate: its action, reason code, numbers and sentence."""

@@ -89,11 +89,11 @@ def bad_images(tmp_path) -> dict[str, Path]:
 
 def make_tcb(image: Path, task: str, out: Path, grounding: str = "opencv", quality: int = 50) -> Path:
     """Compress one image through the stage functions (no Prefect): a real, stored bitstream."""
-    from taskcodec import pipeline
+    from taskcodec import stages
 
-    policy = pipeline.plan_task(task)
-    img = pipeline.load(image)
-    g = pipeline.ground_image(img, policy, grounding)
-    enc = pipeline.encode_image(img, pipeline.decide_objects(g, policy), policy, quality=quality)
-    pipeline.persist(img, policy, enc, out, g.backend)
+    policy = stages.plan_task(task)
+    img = stages.load(image)
+    g = stages.ground_image(img, policy, grounding)
+    enc = stages.encode_image(img, stages.decide_objects(g, policy), policy, quality=quality)
+    stages.persist(img, policy, enc, out, g.backend)
     return out

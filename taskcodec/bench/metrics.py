@@ -61,3 +61,18 @@ def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) 
     fa, ft = PchipInterpolator(*a)(grid), PchipInterpolator(*t)(grid)
     diff = np.trapz(ft - fa, grid) / (hi - lo)  # numpy 1.26: trapz
     return float((np.exp(diff) - 1) * 100)
+
+
+def bpp_at_share(points: list[dict], ceiling: float, share: float = 0.95) -> float | None:
+    """The bpp at which a curve first reaches ``share`` of the originals' mAP (linear in log-bpp between
+    the points either side); None when no point reaches it."""
+    pts = sorted((p["bpp"], p["mAP"]) for p in points if p.get("mAP") is not None and p["bpp"] > 0)
+    target = share * ceiling
+    for i, (b, m) in enumerate(pts):
+        if m >= target:
+            if i == 0:
+                return b
+            (b0, m0) = pts[i - 1]
+            t = (target - m0) / (m - m0)
+            return float(np.exp(np.log(b0) + t * (np.log(b) - np.log(b0))))
+    return None

@@ -1,11 +1,16 @@
-"""Write one benchmark's section into a Markdown file (the checkout's docs/benchmarks.md for the
-scripts in benchmarks/, the file ``taskcodec bench --docs FILE`` names), keeping the others."""
+"""What a benchmark writes: ``taskcodec bench``'s results (JSON, CSV, plots, a Markdown summary) and
+one section of a Markdown file (the checkout's docs/benchmarks.md for the scripts in benchmarks/, the
+file ``taskcodec bench --docs FILE`` names), keeping the others."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+import json
 import re
 from pathlib import Path
+
+from taskcodec.bench.metrics import bpp_at_share
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"  # this checkout's, for benchmarks/
 HEAD = "# Benchmarks\n\nEvery figure below was written by the script named in its section; rerun it to refresh.\n"
@@ -21,3 +26,100 @@ def write_section(key: str, title: str, body: str, doc: Path = DOC) -> None:
     text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
+
+
+def write_outputs(result: dict, out: Path) -> None:
+    from taskcodec.imageio import atomic_write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "results.json", json.dumps(result, indent=2).encode())
+    cols = ["scenario", "codec", "mode", "setting", "bpp", "mAP", "AP50", "psnr", "psnr_objects", "ms_ssim",
+            "seconds_per_image", "non_payload_share"]
+    with open(out / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(result["points"])
+    plot(result, out)
+
+
+def plot(result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for scen, metric in [("all", "mAP"), ("traffic", "mAP"), ("kodak", "psnr")]:
+        pts = [p for p in result["points"] if p["scenario"] == scen and p.get(metric) is not None]
+        if not pts:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key in sorted({(p["codec"], p["mode"]) for p in pts}):
+            cur = sorted((p["bpp"], p[metric]) for p in pts if (p["codec"], p["mode"]) == key)
+            ax.plot(*zip(*cur), marker="o", label=f"{key[0]} ({key[1]})")
+        if metric == "mAP" and scen in result["ceiling"]:
+            ax.axhline(result["ceiling"][scen]["mAP"], color="grey", ls="--", label="originals")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (whole file)")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{scen}: {metric} vs rate")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / f"{scen}_{metric}.png", dpi=110)
+        plt.close(fig)
+
+
+def summary_markdown(result: dict, command: str) -> str:
+    def bd(scen, codec, mode, anchor):
+        for r in result["bd_rates"]:
+            if (r["scenario"], r["codec"], r["mode"], r["anchor"]) == (scen, codec, mode, anchor):
+                return r["bd_rate_percent"]
+        return None
+
+    fmt = lambda v: "n/a (curves do not overlap)" if v is None else f"{v:+.1f} %"  # noqa: E731
+    lines = [f"Command: `{command}` ({result['images']} COCO images, grounding `{result['grounding']}` at "
+             f"{result['grounding_threshold']}, judge `{result['judge']}`; {result['machine']}; "
+             f"{result.get('workers', 1)} operating points at a time; {result['seconds']} s in all). Versions: "
+             + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".", "",
+             "Judge mAP@[.5:.95] on the originals (the ceiling): "
+             + ", ".join(f"{s} {c['mAP']:.3f}" for s, c in result["ceiling"].items()) + ".", "",
+             "| scenario | codec | mode | BD-rate vs AVIF | BD-rate vs JPEG | metric |", "|---|---|---|---|---|---|"]
+    seen = set()
+    for r in result["bd_rates"]:
+        key = (r["scenario"], r["codec"], r["mode"])
+        if key in seen:
+            continue
+        seen.add(key)
+        cell = lambda anchor: "(anchor)" if key[1:] == (anchor, "whole") else fmt(bd(*key, anchor))  # noqa: E731
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {cell('avif')} | {cell('jpeg')} | {r['quality_metric']} |")
+    lines += ["", "bpp at which each curve first reaches 95 % of the originals' mAP (interpolated in log-bpp; "
+              "\"not reached\" gives the best mAP share it got):", "",
+              "| scenario | codec | mode | bpp at 95 % mAP | AVIF's | ratio to AVIF |", "|---|---|---|---|---|---|"]
+    for scen, ceiling in result["ceiling"].items():
+        curves: dict[tuple[str, str], list[dict]] = {}
+        for p in result["points"]:
+            if p["scenario"] == scen and p.get("mAP") is not None:
+                curves.setdefault((p["codec"], p["mode"]), []).append(p)
+        avif = bpp_at_share(curves.get(("avif", "whole"), []), ceiling["mAP"])
+        for (codec, mode), pts in curves.items():
+            b = bpp_at_share(pts, ceiling["mAP"])
+            best = max(p["mAP"] for p in pts) / ceiling["mAP"] if ceiling["mAP"] else 0
+            cell = f"{b:.4f}" if b is not None else f"not reached ({best:.0%})"
+            ratio = f"{b / avif:.2f}" if b is not None and avif else ""
+            lines.append(f"| {scen} | {codec} | {mode} | {cell} | {'' if avif is None else f'{avif:.4f}'} | {ratio} |")
+    lines += ["", "| scenario | codec | mode | setting | bpp | mAP | AP50 | PSNR | PSNR in objects | MS-SSIM | s/img "
+              "| not payload |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in result["points"]:
+        share = p.get("non_payload_share")
+        lines.append(f"| {p['scenario']} | {p['codec']} | {p['mode']} | {p['setting']} | {p['bpp']:.4f} | "
+                     f"{p.get('mAP', '')} | {p.get('AP50', '')} | {p['psnr']:.2f} | {p['psnr_objects'] or ''} | "
+                     f"{p['ms_ssim']:.4f} | {p['seconds_per_image']:.3f} | "
+                     f"{'' if share is None else f'{share:.1%}'} |")
+    lines += ["", "\"not payload\": the share of a taskcodec file's bytes that is preamble, header, layer table and "
+              "CRCs rather than codec payload (blank for the anchors, whose containers this bench does not parse)."]
+    holds = lambda v, t: "not measurable" if v is None else ("holds" if v <= t else "does not hold")  # noqa: E731
+    lines.append("")
+    for codec in result.get("codecs", ["classical"]):
+        b_tr, b_all = (bd(s, f"taskcodec-{codec}", "task", "avif") for s in ("traffic", "all"))
+        lines.append(f"Target (the project's goal), `{codec}` task stream BD-rate vs AVIF: <= -50 % on traffic: {fmt(b_tr)}, "
+                     f"{holds(b_tr, -50)}; <= -25 % on all COCO objects: {fmt(b_all)}, {holds(b_all, -25)}.")
+    return "\n".join(lines)

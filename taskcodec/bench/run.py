@@ -26,8 +26,8 @@ from taskcodec.bench.metrics import bd_rate, ms_ssim, psnr
 from taskcodec.codec import bitstream, get_codec
 from taskcodec.decisions import decide, requests_for
 from taskcodec.imageio import load_image
-from taskcodec.tools.grounding.base import Detection, GroundingResult
-from taskcodec.tools.grounding.onnx import COCO80
+from taskcodec.grounding.base import Detection, GroundingResult
+from taskcodec.grounding.onnx import COCO80
 
 SCENARIOS = {
     "all": ("all COCO objects", COCO80),
@@ -149,21 +149,6 @@ def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scen
             row.update(mAP=round(m, 4), AP50=round(ap50, 4))
         rows[scen] = row
     return rows
-
-
-def bpp_at_share(points: list[dict], ceiling: float, share: float = 0.95) -> float | None:
-    """The bpp at which a curve first reaches ``share`` of the originals' mAP (linear in log-bpp between
-    the points either side); None when no point reaches it."""
-    pts = sorted((p["bpp"], p["mAP"]) for p in points if p.get("mAP") is not None and p["bpp"] > 0)
-    target = share * ceiling
-    for i, (b, m) in enumerate(pts):
-        if m >= target:
-            if i == 0:
-                return b
-            (b0, m0) = pts[i - 1]
-            t = (target - m0) / (m - m0)
-            return float(np.exp(np.log(b0) + t * (np.log(b) - np.log(b0))))
-    return None
 
 
 def bd_table(points: list[dict], metric: str, scenario: str) -> list[dict]:

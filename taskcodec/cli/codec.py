@@ -54,7 +54,8 @@ def bench(
                 load_model()
     except TaskcodecError as exc:
         _fail(exc)
-    from taskcodec.flows.bench import bench_flow, summary_markdown
+    from taskcodec.bench.report import summary_markdown
+    from taskcodec.flows.bench import bench_flow
 
     from taskcodec.cli.common import _progress
 

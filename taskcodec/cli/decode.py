@@ -50,19 +50,19 @@ def decode(
     Exit 0 when every asked-for layer decoded; 1 when the stream is damaged (a layer failed its CRC;
     --best-effort decodes the layers before it), when no layer could be used, or when a file cut short
     is decoded with --strict (without it, its complete layers are used, with a warning)."""
-    from taskcodec import pipeline, routes
+    from taskcodec import decode_routes, stages
     from taskcodec.imageio import sha256_file
 
     if for_ not in ROUTES:
         _fail(TaskcodecError(f"--for must be one of {', '.join(ROUTES)}, not {for_!r}"))
     try:  # usage errors (exit 2) before anything is read
-        wanted = pipeline.parse_layers(layers)
-        routes.check_output("human" if for_ == "human" else "machine", out)
+        wanted = stages.parse_layers(layers)
+        decode_routes.check_output("human" if for_ == "human" else "machine", out)
     except TaskcodecError as exc:
         _fail(exc)
     try:
-        bs = pipeline.read_bitstream(file)  # with TASKCODEC_MAC_KEY_FILE set, its signature is checked
-        if bs.signed and pipeline.mac_key() is None:
+        bs = stages.read_bitstream(file)  # with TASKCODEC_MAC_KEY_FILE set, its signature is checked
+        if bs.signed and stages.mac_key() is None:
             err.print(f"[yellow]warning:[/] {escape(str(file))} is signed (HMAC); set TASKCODEC_MAC_KEY_FILE to "
                       "prove it unchanged")
         fatal = (bs.corrupt and not best_effort) or (strict and bool(bs.problems))
@@ -77,11 +77,11 @@ def decode(
         if wanted is not None and wanted > objects_in_file:
             err.print(f"[yellow]warning:[/] --layers {wanted} asks for more object layers than {escape(str(file))} "
                       f"has ({objects_in_file}): decoding all of them")
-        decoded = pipeline.decode_bitstream(bs, layers)
+        decoded = stages.decode_bitstream(bs, layers)
         sha = sha256_file(file)
         used = f"({len(decoded.layers)} of {len(bs.header.layers)} layers)"
         if for_ == "human":
-            img, mask, meta = routes.human(bs, decoded, out, sha, reconstruct, model, controlnet, steps, seed, strength,
+            img, mask, meta = decode_routes.human(bs, decoded, out, sha, reconstruct, model, controlnet, steps, seed, strength,
                                            tile, overwrite=overwrite)
             written = {"image": str(img), "mask": str(mask), "meta": str(meta)}
         else:
@@ -90,7 +90,7 @@ def decode(
             options = {"detector": detector, "threshold": threshold, "model": model,
                        "image_id": image_id if image_id is not None else int(digits or 0),
                        "labels": [l.strip() for l in labels.split(",") if l.strip()] if labels else None}
-            js, img = routes.machine(bs, decoded, out, sha, tool, options, overwrite=overwrite)
+            js, img = decode_routes.machine(bs, decoded, out, sha, tool, options, overwrite=overwrite)
             written = {"json": str(js), "image": str(img)}
     except TaskcodecError as exc:
         _fail(exc, 1)

@@ -40,12 +40,12 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
 
     from taskcodec.bench.metrics import psnr
     from taskcodec.bench.run import whole_image
-    from taskcodec import pipeline
+    from taskcodec import stages
     from taskcodec.audit import explain_target, write_html
 
     out = Path(out)
     images = demo_images()
-    policy = pipeline.plan_task(task)
+    policy = stages.plan_task(task)
     console.rule(f"[bold]task[/]: {task}")
     console.print("policy: " + ", ".join(f"{l.name} ({l.importance:.2f})" for l in policy.labels)
                   + f"  [{policy.provenance.source}, policy #{policy.policy_id}]")
@@ -65,7 +65,7 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
               "PSNR objects tc/jpeg/avif dB", "PSNR whole tc/jpeg/avif dB")
     audits, extras = [], {}
     for r in ok:
-        original = pipeline.load(r.path).pixels
+        original = stages.load(r.path).pixels
         decoded = np.asarray(Image.open(out / "decoded" / (Path(r.bitstream).stem + ".png")).convert("RGB"))
         mask = np.asarray(Image.open(out / "decoded" / (Path(r.bitstream).stem + ".png.mask.png"))) > 127
         jb, jpx = whole_image(original, "JPEG", quality)

@@ -37,8 +37,8 @@ def plan(
         steps = [{"node": st.node, **st.outcome} for st in repo.agent_steps(s, p.policy_id)]
     spec, missing, warning = get_settings().grounding, [], None
     try:
-        from taskcodec.tools.grounding import coverage, get_backend
-        from taskcodec.tools.grounding.base import ungroundable_labels
+        from taskcodec.grounding import coverage, get_backend
+        from taskcodec.grounding.base import ungroundable_labels
 
         missing = list(ungroundable_labels(get_backend(spec), p))
         warning = coverage.describe(spec, tuple(missing), get_settings().uncovered) if missing else None
@@ -81,12 +81,12 @@ def ground(
     list_backends: bool = typer.Option(False, "--list-backends", help="List every backend and the labels it finds."),
 ) -> None:
     """Preview what would be found: per image, label, detector class, box [x0,y0,x1,y1] in pixels, score."""
-    from taskcodec import pipeline
+    from taskcodec import stages
     from taskcodec.domain.policy import policy_from_labels
     from taskcodec.settings import get_settings
 
     if list_backends:
-        from taskcodec.tools.grounding import catalogue
+        from taskcodec.grounding import catalogue
 
         rows = catalogue(get_settings().grounding)
         if as_json:
@@ -103,9 +103,9 @@ def ground(
     if (task is None) == (labels is None):
         _fail(TaskcodecError("give exactly one of --task or --labels"))
     try:
-        policy = pipeline.plan_task(task) if task is not None else policy_from_labels(labels.split(","))
+        policy = stages.plan_task(task) if task is not None else policy_from_labels(labels.split(","))
         thr = policy.rules.min_score if threshold is None else threshold
-        warning = pipeline.check_coverage(policy, grounding, "area")
+        warning = stages.check_coverage(policy, grounding, "area")
     except TaskcodecError as exc:
         _fail(exc)
     if warning:
@@ -119,7 +119,7 @@ def ground(
         if item["ungroundable"]:
             console.print(escape(f"  not groundable by {item['backend']}: {', '.join(item['ungroundable'])}"))
 
-    out, failed = _each(images, lambda path: pipeline.ground_report(path, policy, grounding, thr), "image")
+    out, failed = _each(images, lambda path: stages.ground_report(path, policy, grounding, thr), "image")
     _emit(out, as_json, render)
     raise typer.Exit(1 if failed else 0)
 
@@ -149,9 +149,9 @@ def compress(
 
     More than 8 images, or a Prefect server configured (PREFECT_API_URL or your Prefect profile), run as a
     Prefect flow; a few images with no server are compressed directly, without starting Prefect."""
-    from taskcodec import pipeline
+    from taskcodec import stages
     from taskcodec.codec import get_codec
-    from taskcodec.tools.grounding.coverage import check_mode
+    from taskcodec.grounding.coverage import check_mode
 
     images = expand_inputs(images)
     if annotate:  # a setting, so that the flow's workers see it too
@@ -177,8 +177,8 @@ def compress(
             from taskcodec.codec.learned import load_model
 
             load_model()
-        policy = None if full else pipeline.plan_task(task)
-        warning = None if full else pipeline.check_coverage(policy, grounding, uncovered)
+        policy = None if full else stages.plan_task(task)
+        warning = None if full else stages.check_coverage(policy, grounding, uncovered)
     except TaskcodecError as exc:  # --uncovered fail stops here too, before any image is read
         _fail(exc)
     from taskcodec.flows.runtime import use_flows
@@ -221,14 +221,14 @@ def archive(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per image instead of the table."),
 ) -> None:
     """Archive what is new in SOURCE (by content hash), verify every bitstream, record it (a Prefect flow)."""
-    from taskcodec import pipeline
+    from taskcodec import stages
     from taskcodec.archive import ArchiveBusyError, list_images
 
     try:
         if out.exists() and not out.is_dir():
             raise TaskcodecError(f"--out {out} is a file; give a folder for the archive")
         n = len(list_images(source))
-        pipeline.check_coverage(pipeline.plan_task(task), grounding)  # raises under "fail"; the flow logs warnings
+        stages.check_coverage(stages.plan_task(task), grounding)  # raises under "fail"; the flow logs warnings
     except TaskcodecError as exc:
         _fail(exc)
     from taskcodec.flows import run_archive

@@ -1,4 +1,4 @@
-"""Prefect flows composing the stages of ``taskcodec.pipeline`` (the loops live in ``taskcodec.batch``).
+"""Prefect flows composing the stages of ``taskcodec.stages`` (the loops live in ``taskcodec.batch``).
 
 Importing this package sets Prefect's environment (``runtime.configure_prefect``) but not Prefect
 itself: the flows load on first use, so ``taskcodec.flows.runtime`` stays cheap for commands that

@@ -22,7 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 from prefect.states import State
 
-from taskcodec import archive, pipeline
+from taskcodec import archive, stages
 from taskcodec.archive import ArchiveItem, archive_one
 from taskcodec.batch import recorded_run
 from taskcodec.errors import error_text
@@ -58,8 +58,8 @@ def archive_flow(task_text: str, source: str, out_dir: str, codec: str = "classi
     """Archive every new image under ``source`` into ``out_dir`` for ``task_text``; one run at a time per
     output folder, and at the end every file is hash-checked against its record. Ends Failed when any
     image failed; ``run_archive`` returns the items either way."""
-    policy = pipeline.plan_task(task_text)
-    warning = pipeline.check_coverage(policy, grounding)  # raises under --uncovered fail
+    policy = stages.plan_task(task_text)
+    warning = stages.check_coverage(policy, grounding)  # raises under --uncovered fail
     if warning:
         get_run_logger().warning(warning)
     images = archive.list_images(source)

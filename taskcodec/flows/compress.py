@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 from prefect.states import State
 from sqlalchemy.exc import OperationalError
 
-from taskcodec import batch, pipeline
+from taskcodec import batch, stages
 from taskcodec.batch import ImageReport
 from taskcodec.errors import TaskcodecError
 from taskcodec.flows.outcome import finish, item_run_name, link, results_of, run_name
@@ -37,11 +37,11 @@ def _transient(_task, _task_run, state) -> bool:
 STAGE_OPTIONS = dict(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient,
                      task_run_name=item_run_name)
 
-plan_t = task(pipeline.plan_task, name="plan", **{**STAGE_OPTIONS, "task_run_name": "plan"})
+plan_t = task(stages.plan_task, name="plan", **{**STAGE_OPTIONS, "task_run_name": "plan"})
 TASK_STAGES = batch.Stages(**{name: task(fn, name=label, **STAGE_OPTIONS) for name, label, fn in (
-    ("load", "load", pipeline.load), ("ground", "ground", pipeline.ground_image),
-    ("encode", "encode", pipeline.encode_grounded), ("encode_full", "encode", pipeline.encode_full),
-    ("persist", "persist", pipeline.persist), ("read", "read", pipeline.read_bitstream),
+    ("load", "load", stages.load), ("ground", "ground", stages.ground_image),
+    ("encode", "encode", stages.encode_grounded), ("encode_full", "encode", stages.encode_full),
+    ("persist", "persist", stages.persist), ("read", "read", stages.read_bitstream),
     ("decode", "decode", batch.Stages.decode), ("reconstruct", "reconstruct", batch.Stages.reconstruct))})
 
 
@@ -54,7 +54,7 @@ def compress_flow(
     """Plan the task once, then load, ground, decide, encode and persist every image (``full``: no task,
     every image coded whole). Ends Failed when any image failed; ``run_compress`` returns the reports."""
     policy = None if full else plan_t(task_text)
-    warning = None if full else pipeline.check_coverage(policy, grounding, uncovered)  # raises under "fail"
+    warning = None if full else stages.check_coverage(policy, grounding, uncovered)  # raises under "fail"
     if warning:
         get_run_logger().warning(warning)
     reports = batch.compress_images(policy, images, out_dir, codec, quality, budget_bytes, grounding, threshold,

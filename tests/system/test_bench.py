@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from taskcodec.bench.metrics import bd_rate, ms_ssim, psnr
+from taskcodec.bench.metrics import bd_rate, bpp_at_share, ms_ssim, psnr
 from tests.conftest import SHARED
 
 COCO = SHARED / "data" / "coco-val158"
@@ -17,6 +17,13 @@ def test_bd_rate_of_a_curve_at_half_the_rate_is_minus_50_percent():
     assert bd_rate(anchor, [(r * 1.25, q) for r, q in anchor]) == pytest.approx(25.0, abs=1e-6)
     assert bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
     assert bd_rate(anchor, [(1.0, 0.9), (2.0, 0.95)]) is None  # no shared quality interval
+
+
+def test_bpp_at_95_percent_of_the_ceiling_interpolates_in_log_bpp():
+    pts = [{"bpp": 0.1, "mAP": 0.2}, {"bpp": 0.4, "mAP": 0.3}, {"bpp": 1.6, "mAP": 0.4}]
+    assert bpp_at_share(pts, 0.4 / 0.95) == pytest.approx(1.6)
+    assert bpp_at_share(pts, 0.25 / 0.95) == pytest.approx(0.2)  # halfway in mAP, halfway in log-bpp
+    assert bpp_at_share(pts, 0.1) == 0.1 and bpp_at_share(pts, 1.0) is None
 
 
 def test_psnr_and_ms_ssim(astronaut_pixels):

@@ -8,8 +8,8 @@ import pytest
 
 from taskcodec.agents import policy_from_labels
 from taskcodec.errors import GroundingSpecError
-from taskcodec.tools.grounding import get_backend, ground
-from taskcodec.tools.grounding.base import label_map
+from taskcodec.grounding import get_backend, ground
+from taskcodec.grounding.base import label_map
 from tests.conftest import SHARED
 
 COCO = SHARED / "data" / "coco-val158"
@@ -36,7 +36,7 @@ def test_grounding_dino_loads_from_a_folder_and_grounds_policy_labels(tiny_gdino
     assert all(0 <= d.box[0] < d.box[2] <= 320 and 0 <= d.box[1] < d.box[3] <= 240 for d in g.detections)
     for label in ("person", "car", "traffic light"):  # same-label NMS left no heavy overlaps
         boxes = [d.box for d in g.detections if d.label == label]
-        from taskcodec.tools.grounding.base import iou
+        from taskcodec.grounding.base import iou
         assert all(iou(a, c) < 0.5 for i, a in enumerate(boxes) for c in boxes[i + 1:])
 
 
@@ -96,7 +96,7 @@ def test_onnx_backends_find_the_annotated_objects(model, tmp_path):
     policy = policy_from_labels(["person", "car", "dog", "pizza", "tv"])
     hits = total = 0
     from taskcodec.imageio import load_image
-    from taskcodec.tools.grounding.base import iou
+    from taskcodec.grounding.base import iou
 
     for img in gt.loadImgs(gt.getImgIds())[:20]:
         g = ground(load_image(COCO / "images" / img["file_name"]).pixels, policy, b)

@@ -141,7 +141,7 @@ def test_odd_sizes_and_tiles(tiny, monkeypatch):
     monkeypatch.setenv("TASKCODEC_LEARNED_TILE", "128")
     get_settings.cache_clear()
     try:
-        from taskcodec.codec.learned.codec import _tile_setting
+        from taskcodec.codec.learned.streams import _tile_setting
 
         assert _tile_setting() == 128  # the setting reaches the codec (through config.current)
         r = learned.encode(px, [], learned.Params(full=True), model=tiny)
@@ -213,7 +213,7 @@ def test_training_imports_no_codec_layers_and_the_codec_names_load_on_use():
     import sys
 
     probe = ("import sys, taskcodec.codec.learned.train; "
-             "print(sorted(m for m in ('pydantic', 'taskcodec.codec.bitstream', 'taskcodec.codec.learned.codec') "
+             "print(sorted(m for m in ('pydantic', 'taskcodec.codec.bitstream', 'taskcodec.codec.learned.streams') "
              "if m in sys.modules)); "
              "from taskcodec.codec import learned; print(learned.CODEC_ID, callable(learned.load_model))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")

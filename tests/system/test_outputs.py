@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from taskcodec import pipeline
+from taskcodec import stages
 from taskcodec.cli import app
 from taskcodec.errors import OutputExistsError
 from taskcodec.imageio import atomic_write_bytes
@@ -49,13 +49,13 @@ def test_files_respect_the_umask(tmp_path):
 def test_bitstreams_are_not_overwritten_silently(home, astronaut, tmp_path):
     out = make_tcb(astronaut, TASK, tmp_path / "a.tcb")
     before = out.read_bytes()
-    policy = pipeline.plan_task(TASK)
-    img = pipeline.load(astronaut)
-    enc = pipeline.encode_grounded(img, pipeline.ground_image(img, policy), policy, quality=80)
+    policy = stages.plan_task(TASK)
+    img = stages.load(astronaut)
+    enc = stages.encode_grounded(img, stages.ground_image(img, policy), policy, quality=80)
     with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
-        pipeline.persist(img, policy, enc, out, "yolox")
+        stages.persist(img, policy, enc, out, "yolox")
     assert out.read_bytes() == before and not list(tmp_path.glob(".a.tcb.*"))
-    pipeline.persist(img, policy, enc, out, "yolox", overwrite=True)
+    stages.persist(img, policy, enc, out, "yolox", overwrite=True)
     assert out.read_bytes() == enc.data
 
 

@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from taskcodec import pipeline
+from taskcodec import stages
 from taskcodec.cli import app
-from taskcodec.tools.reconstruct.classical import reconstruct, seam_strength
-from taskcodec.tools.reconstruct.diffusion import DiffusionReconstructor, tiles
+from taskcodec.consumers.reconstruct.classical import reconstruct, seam_strength
+from taskcodec.consumers.reconstruct.diffusion import DiffusionReconstructor, tiles
 from tests.conftest import SHARED, make_tcb
 
 runner = CliRunner()
@@ -40,7 +40,7 @@ def tcb(home, astronaut, tmp_path):
 
 
 def test_classical_reconstruction_removes_seams_and_keeps_transmitted_pixels(tcb):
-    decoded = pipeline.decode_bitstream(pipeline.read_bitstream(tcb))
+    decoded = stages.decode_bitstream(stages.read_bitstream(tcb))
     assert decoded.mask.any()
     out = reconstruct(decoded.pixels, decoded.base, decoded.mask)
     assert (out[decoded.mask] == decoded.pixels[decoded.mask]).all()
@@ -130,7 +130,7 @@ def test_machine_detect_writes_coco_detections(home, tmp_path, detector):
     with contextlib.redirect_stdout(io.StringIO()):
         res = COCO(str(COCO_IMG.parent.parent / "instances.json")).loadRes(str(tmp_path / "det.json"))  # as-is
     assert {a["image_id"] for a in res.anns.values()} == {image_id}
-    from taskcodec.tools.machine.detect import CATEGORY_ID
+    from taskcodec.consumers.machine.detect import CATEGORY_ID
 
     assert all(d["category_id"] == CATEGORY_ID[d["label"]] for d in dets)
     assert {d["label"]: d["category_id"] for d in dets}.get("tv") == 72  # COCO's own category id

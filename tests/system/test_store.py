@@ -5,7 +5,7 @@ import textwrap
 from sqlalchemy import inspect, text
 from sqlmodel import select
 
-from taskcodec import pipeline
+from taskcodec import stages
 from taskcodec.settings import Settings
 from taskcodec.store import models as m
 from taskcodec.store.db import get_engine, session
@@ -34,12 +34,12 @@ def test_an_up_to_date_store_opens_without_alembic(home):
 
 
 def test_policy_is_cached_and_refresh_makes_a_new_version(home):
-    a = pipeline.plan_task("count cars and people")
-    b = pipeline.plan_task("Count cars  and people.")
+    a = stages.plan_task("count cars and people")
+    b = stages.plan_task("Count cars  and people.")
     assert (a.policy_id, a.version) == (b.policy_id, 1)
-    c = pipeline.plan_task("count cars and people", refresh=True)
+    c = stages.plan_task("count cars and people", refresh=True)
     assert c.version == 2 and c.policy_id != a.policy_id
-    assert pipeline.plan_task("count cars and people").policy_id == c.policy_id  # newest wins
+    assert stages.plan_task("count cars and people").policy_id == c.policy_id  # newest wins
     with session() as s:
         rows = s.exec(select(m.Policy).order_by(m.Policy.id)).all()
         assert [r.version for r in rows] == [1, 2]
@@ -47,11 +47,11 @@ def test_policy_is_cached_and_refresh_makes_a_new_version(home):
 
 
 def _compress_rows(astronaut, out, run_id=None):
-    policy = pipeline.plan_task("privacy audit: keep people and faces sharp")
-    image = pipeline.load(astronaut)
-    g = pipeline.ground_image(image, policy, "opencv")
-    enc = pipeline.encode_image(image, pipeline.decide_objects(g, policy), policy)
-    return pipeline.persist(image, policy, enc, out, g.backend, run_id), enc
+    policy = stages.plan_task("privacy audit: keep people and faces sharp")
+    image = stages.load(astronaut)
+    g = stages.ground_image(image, policy, "opencv")
+    enc = stages.encode_image(image, stages.decide_objects(g, policy), policy)
+    return stages.persist(image, policy, enc, out, g.backend, run_id), enc
 
 
 def test_persist_writes_every_decision_and_layer(home, astronaut, tmp_path):
@@ -69,14 +69,14 @@ def test_persist_writes_every_decision_and_layer(home, astronaut, tmp_path):
 
 CONCURRENT = textwrap.dedent("""
     import sys
-    from taskcodec import pipeline
+    from taskcodec import stages
     img, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    policy = pipeline.plan_task("privacy audit: keep people and faces sharp")
+    policy = stages.plan_task("privacy audit: keep people and faces sharp")
     for i in range(n):
-        image = pipeline.load(img)
-        g = pipeline.ground_image(image, policy, "opencv")
-        enc = pipeline.encode_image(image, pipeline.decide_objects(g, policy), policy)
-        pipeline.persist(image, policy, enc, f"{out}-{i}.tcb", g.backend)
+        image = stages.load(img)
+        g = stages.ground_image(image, policy, "opencv")
+        enc = stages.encode_image(image, stages.decide_objects(g, policy), policy)
+        stages.persist(image, policy, enc, f"{out}-{i}.tcb", g.backend)
 """)
 
 
@@ -101,12 +101,12 @@ def test_postgresql_store(tmp_path, astronaut):
         eng = get_engine(s)
         assert eng.dialect.name == "postgresql"
         assert TABLES <= set(inspect(eng).get_table_names())
-        p = pipeline.plan_task("count cars and people", settings=s)
-        assert pipeline.plan_task("count cars and people", settings=s).policy_id == p.policy_id
-        image = pipeline.load(astronaut)
-        g = pipeline.ground_image(image, p, "opencv")
-        enc = pipeline.encode_image(image, pipeline.decide_objects(g, p), p)
-        enc_id = pipeline.persist(image, p, enc, tmp_path / "a.tcb", g.backend, settings=s)
+        p = stages.plan_task("count cars and people", settings=s)
+        assert stages.plan_task("count cars and people", settings=s).policy_id == p.policy_id
+        image = stages.load(astronaut)
+        g = stages.ground_image(image, p, "opencv")
+        enc = stages.encode_image(image, stages.decide_objects(g, p), p)
+        enc_id = stages.persist(image, p, enc, tmp_path / "a.tcb", g.backend, settings=s)
         with session(s) as db:
             assert db.get(m.Encoding, enc_id).bytes == len(enc.data)
             assert len(db.exec(select(m.Decision)).all()) == len(enc.decisions)

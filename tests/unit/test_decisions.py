@@ -3,7 +3,7 @@ import pytest
 from taskcodec.agents import plan_offline
 from taskcodec.domain.policy import Rules
 from taskcodec.decisions import ObjectOutcome, decide, requests_for, settle
-from taskcodec.tools.grounding.base import Detection, GroundingResult
+from taskcodec.grounding.base import Detection, GroundingResult
 
 
 def det(label, score, box=(10, 10, 50, 90), cls=None):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.fuzz import _pack, _split, forge_v2
-from taskcodec import pipeline
+from taskcodec import stages
 from taskcodec.codec import bitstream as bsm
 from taskcodec.errors import TaskcodecError
 
@@ -26,16 +26,16 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40
 @pytest.fixture(scope="module")
 def real_stream(tmp_path_factory, sample_dir):
     """A real classical stream with a base and object layers (no store needed)."""
-    img = pipeline.load(sample_dir / "astronaut.png")
+    img = stages.load(sample_dir / "astronaut.png")
     small = type(img)(img.path, np.ascontiguousarray(img.pixels[::4, ::4]), img.sha256, img.size_bytes)
-    policy = pipeline.plan_task("privacy audit: keep people and faces sharp")
-    return pipeline.encode_grounded(small, pipeline.ground_image(small, policy, "yolox"), policy, quality=30).data
+    policy = stages.plan_task("privacy audit: keep people and faces sharp")
+    return stages.encode_grounded(small, stages.ground_image(small, policy, "yolox"), policy, quality=30).data
 
 
 def _decode(data: bytes) -> None:
     try:
         bs = bsm.unpack(data)
-        pipeline.decode_bitstream(bs)
+        stages.decode_bitstream(bs)
     except TaskcodecError:
         pass
 
@@ -95,7 +95,7 @@ def test_a_1kb_stream_declaring_a_65535_side_is_refused_at_once_without_allocati
     forged = _forge(body, [real_stream[offset:offset + 900]])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(TaskcodecError, match="implausible for a .*-byte stream"):
-        pipeline.decode_bitstream(bsm.unpack(forged))
+        stages.decode_bitstream(bsm.unpack(forged))
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # kB: no canvas was made
 
 
@@ -106,7 +106,7 @@ def test_pixel_limit_setting_applies_to_decoding(real_stream, monkeypatch):
     get_settings.cache_clear()
     try:
         with pytest.raises(TaskcodecError, match="over the limit of 100"):
-            pipeline.decode_bitstream(bsm.unpack(real_stream))
+            stages.decode_bitstream(bsm.unpack(real_stream))
     finally:
         monkeypatch.delenv("TASKCODEC_MAX_IMAGE_PIXELS")
         get_settings.cache_clear()

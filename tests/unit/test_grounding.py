@@ -3,8 +3,8 @@ import pytest
 
 from taskcodec.agents import plan_offline, policy_from_labels
 from taskcodec.errors import GroundingSpecError
-from taskcodec.tools.grounding import get_backend, ground
-from taskcodec.tools.grounding.base import GroundingBackend, RawDetection, iou
+from taskcodec.grounding import get_backend, ground
+from taskcodec.grounding.base import GroundingBackend, RawDetection, iou
 
 ASTRONAUT_FACE = (177, 66, 272, 161)  # measured once by eye on the 512x512 sample
 

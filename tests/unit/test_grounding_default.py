@@ -9,10 +9,10 @@ from taskcodec.domain.policy import policy_from_labels
 from taskcodec.decisions import decide, requests_for
 from taskcodec.errors import TaskcodecError
 from taskcodec.imageio import load_image
-from taskcodec.tools.grounding import catalogue, get_backend, ground, packaged_model
-from taskcodec.tools.grounding import coverage
-from taskcodec.tools.grounding.base import ungroundable_labels
-from taskcodec.tools.grounding.saliency import SaliencyBackend
+from taskcodec.grounding import catalogue, get_backend, ground, packaged_model
+from taskcodec.grounding import coverage
+from taskcodec.grounding.base import ungroundable_labels
+from taskcodec.grounding.saliency import SaliencyBackend
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from taskcodec import pipeline
+from taskcodec import stages
 from taskcodec.codec import bitstream
 from taskcodec.errors import ImageInputError
 
@@ -18,8 +18,8 @@ def rgb(sample_dir) -> np.ndarray:
 
 
 def _round_trip(path) -> np.ndarray:
-    enc = pipeline.encode_full(pipeline.load(path), "classical", quality=95)
-    return pipeline.decode_bitstream(bitstream.unpack(enc.data)).pixels
+    enc = stages.encode_full(stages.load(path), "classical", quality=95)
+    return stages.decode_bitstream(bitstream.unpack(enc.data)).pixels
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -58,7 +58,7 @@ def _kinds(rgb: np.ndarray, d) -> dict:
 
 def test_each_kind_round_trips(rgb, tmp_path):
     for name, want in _kinds(rgb, tmp_path).items():
-        loaded = pipeline.load(tmp_path / name).pixels
+        loaded = stages.load(tmp_path / name).pixels
         assert loaded.shape == want.shape, name
         assert _psnr(loaded, want) > 30, (name, _psnr(loaded, want))  # the 16-bit PNG was all white before
         decoded = _round_trip(tmp_path / name)
@@ -76,7 +76,7 @@ def test_transparent_images_are_refused_naming_file_and_reason(rgb, tmp_path, mo
     else:
         (im if mode == "RGBA" else im.convert(mode)).save(path)
     with pytest.raises(ImageInputError) as err:
-        pipeline.load(path)
+        stages.load(path)
     msg = str(err.value)
     assert msg.startswith(str(path)) and "transparent pixels" in msg and "\n" not in msg
 
@@ -85,7 +85,7 @@ def test_float_images_are_refused(tmp_path):
     path = tmp_path / "float.tif"
     Image.fromarray(np.random.default_rng(0).random((8, 8), dtype=np.float32)).save(path)
     with pytest.raises(ImageInputError, match="floating-point"):
-        pipeline.load(path)
+        stages.load(path)
 
 
 def test_a_20000x10_strip_goes_through_grounding(tmp_path):
@@ -93,7 +93,7 @@ def test_a_20000x10_strip_goes_through_grounding(tmp_path):
 
     path = tmp_path / "strip.png"
     Image.fromarray(np.full((10, 20000, 3), 90, np.uint8)).save(path)
-    img = pipeline.load(path)
-    g = pipeline.ground_image(img, policy_from_labels(["person", "car"]), "yolox")  # was an OpenCV assertion
-    enc = pipeline.encode_grounded(img, g, policy_from_labels(["person", "car"]), quality=40)
-    assert pipeline.decode_bitstream(bitstream.unpack(enc.data)).pixels.shape == (10, 20000, 3)
+    img = stages.load(path)
+    g = stages.ground_image(img, policy_from_labels(["person", "car"]), "yolox")  # was an OpenCV assertion
+    enc = stages.encode_grounded(img, g, policy_from_labels(["person", "car"]), quality=40)
+    assert stages.decode_bitstream(bitstream.unpack(enc.data)).pixels.shape == (10, 20000, 3)

@@ -10,9 +10,10 @@ part (``codec.*`` among themselves, say) and any part of a lower layer; nothing 
     3  codec                           the codec library: bitstreams, classical and learned codecs (a leaf:
                                        it imports ``errors`` and nothing else of taskcodec)
     3  store, prompts                  the SQL store; the agent's prompt templates
-    4  tools                           grounding (encode side), machine tasks and reconstruction
-    5  agents, decisions               task -> policy; detections -> decisions
-    6  pipeline, routes                the stages, as plain typed functions
+    4  grounding                       the encode side: what is where, mapped onto the policy's labels
+    5  agents, decisions, consumers    task -> policy; detections -> decisions; the consumers of decoded
+                                       output (machine tasks, reconstruction)
+    6  stages, decode_routes           the stages, as plain typed functions; what a decode is turned into
     7  archive, audit, batch, bench    what the stages are used for: archives, audits, batches, measurements
     8  flows, api                      the stages composed: Prefect flows, the Python API
     9  cli                             the command line (the demo is a command)
@@ -35,8 +36,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "taskcodec"
 
 LAYERS = {
     "errors": 0, "settings": 1, "imageio": 1, "progress": 1, "domain": 2, "codec": 3, "store": 3, "prompts": 3,
-    "tools": 4, "agents": 5, "decisions": 5, "pipeline": 6, "routes": 6, "archive": 7, "audit": 7, "batch": 7,
-    "bench": 7, "flows": 8, "api": 8, "cli": 9, "__main__": 10, "": 10,
+    "grounding": 4, "agents": 5, "decisions": 5, "consumers": 5, "stages": 6, "decode_routes": 6,
+    "archive": 7, "audit": 7, "batch": 7, "bench": 7, "flows": 8, "api": 8, "cli": 9, "__main__": 10, "": 10,
 }
 # A part that may import only these besides itself, whatever their layer: the codec is a leaf library.
 ONLY = {"codec": {"errors"}}
@@ -70,7 +71,7 @@ def imports(path: Path, name: str) -> set[str]:
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            if mod == "taskcodec":  # from taskcodec import pipeline: the submodule
+            if mod == "taskcodec":  # from taskcodec import stages: the submodule
                 found.update(f"taskcodec.{a.name}" for a in node.names)
             elif mod.startswith("taskcodec"):
                 found.add(mod)
@@ -113,7 +114,7 @@ def test_every_part_is_placed_and_the_checker_sees_imports():
     names = modules()
     assert {part(n) for n in names} <= set(LAYERS)
     assert "taskcodec.codec.api" in imports(names["taskcodec.codec.classical"], "taskcodec.codec.classical")
-    assert "taskcodec.pipeline" in imports(names["taskcodec.batch"], "taskcodec.batch")  # from taskcodec import x
+    assert "taskcodec.stages" in imports(names["taskcodec.batch"], "taskcodec.batch")  # from taskcodec import x
 
 
 def test_no_import_cycle():

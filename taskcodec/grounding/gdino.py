@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from taskcodec.errors import GroundingSpecError
-from taskcodec.tools.grounding.base import RawDetection
+from taskcodec.grounding.base import RawDetection
 
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"
 

@@ -9,8 +9,8 @@ transmitted layers.
 from __future__ import annotations
 
 from taskcodec.domain.policy import policy_from_labels
-from taskcodec.tools.grounding import get_backend, ground
-from taskcodec.tools.grounding.onnx import COCO80
+from taskcodec.grounding import get_backend, ground
+from taskcodec.grounding.onnx import COCO80
 
 # COCO's 80 contiguous classes -> the dataset's category ids (1..90 with gaps).
 COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32,

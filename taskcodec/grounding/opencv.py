@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from taskcodec.tools.grounding.base import RawDetection
+from taskcodec.grounding.base import RawDetection
 
 MAX_SIDE = 1280  # larger photos are downscaled for detection; boxes are scaled back
 

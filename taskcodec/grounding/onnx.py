@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from taskcodec.errors import GroundingSpecError
-from taskcodec.tools.grounding.base import RawDetection
+from taskcodec.grounding.base import RawDetection
 
 COCO80 = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",

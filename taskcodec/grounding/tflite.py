@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from taskcodec.errors import GroundingSpecError
-from taskcodec.tools.grounding.base import RawDetection
-from taskcodec.tools.grounding.onnx import COCO80, decode_yolov8, finish, letterbox
+from taskcodec.grounding.base import RawDetection
+from taskcodec.grounding.onnx import COCO80, decode_yolov8, finish, letterbox
 
 
 class TFLiteDetector:

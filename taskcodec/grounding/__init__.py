@@ -28,7 +28,7 @@ import numpy as np
 
 from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import GroundingSpecError
-from taskcodec.tools.grounding.base import (
+from taskcodec.grounding.base import (
     Detection,
     GroundingBackend,
     GroundingResult,
@@ -42,7 +42,7 @@ from taskcodec.tools.grounding.base import (
 
 
 def _opencv(arg: str | None) -> GroundingBackend:
-    from taskcodec.tools.grounding.opencv import OpenCVBackend
+    from taskcodec.grounding.opencv import OpenCVBackend
 
     if arg:
         raise GroundingSpecError(f"grounding spec 'opencv' takes no argument (got 'opencv:{arg}')")
@@ -50,8 +50,8 @@ def _opencv(arg: str | None) -> GroundingBackend:
 
 
 def packaged_model(name: str) -> Path:
-    """A model file that ships inside taskcodec (``tools/grounding/models``, licences beside it)."""
-    return Path(str(resources.files("taskcodec.tools.grounding").joinpath("models", name)))
+    """A model file that ships inside taskcodec (``grounding/models``, licences beside it)."""
+    return Path(str(resources.files("taskcodec.grounding").joinpath("models", name)))
 
 
 def _packaged(spec: str, file: str, make: Callable[[Path, str], GroundingBackend]):
@@ -64,19 +64,19 @@ def _packaged(spec: str, file: str, make: Callable[[Path, str], GroundingBackend
 
 
 def _onnx_file(path: Path, spec: str) -> GroundingBackend:
-    from taskcodec.tools.grounding.onnx import OnnxDetector
+    from taskcodec.grounding.onnx import OnnxDetector
 
     return OnnxDetector(str(path), spec=spec)
 
 
 def _saliency_file(path: Path, spec: str) -> GroundingBackend:
-    from taskcodec.tools.grounding.saliency import SaliencyBackend
+    from taskcodec.grounding.saliency import SaliencyBackend
 
     return SaliencyBackend(path, spec=spec)
 
 
 def _onnx(arg: str | None) -> GroundingBackend:
-    from taskcodec.tools.grounding.onnx import OnnxDetector
+    from taskcodec.grounding.onnx import OnnxDetector
 
     return OnnxDetector(_model_file(arg, "onnx"))
 
@@ -95,13 +95,13 @@ def _model_file(arg: str | None, kind: str) -> str:
 
 
 def _tflite(arg: str | None) -> GroundingBackend:
-    from taskcodec.tools.grounding.tflite import TFLiteDetector
+    from taskcodec.grounding.tflite import TFLiteDetector
 
     return TFLiteDetector(_model_file(arg, "tflite"))
 
 
 def _grounding_dino(arg: str | None) -> GroundingBackend:
-    from taskcodec.tools.grounding.gdino import GroundingDinoBackend
+    from taskcodec.grounding.gdino import GroundingDinoBackend
 
     return GroundingDinoBackend(arg or None)
 
@@ -147,7 +147,7 @@ def get_backend(spec: str) -> GroundingBackend:
     if not spec or not spec.strip():
         raise GroundingSpecError("grounding spec is empty; available: " + ", ".join(available_backends()))
     if "+" in spec:
-        from taskcodec.tools.grounding.ensemble import EnsembleBackend
+        from taskcodec.grounding.ensemble import EnsembleBackend
 
         return EnsembleBackend([get_backend(part) for part in spec.split("+")])
     name, _, arg = spec.strip().partition(":")

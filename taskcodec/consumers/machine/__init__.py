@@ -14,13 +14,13 @@ ToolFn = Callable[[Any, Any, dict], dict]
 
 
 def _detect(decoded, bs, options: dict) -> dict:
-    from taskcodec.tools.machine.detect import run
+    from taskcodec.consumers.machine.detect import run
 
     return run(decoded, bs, options)
 
 
 def _classify(decoded, bs, options: dict) -> dict:
-    from taskcodec.tools.machine.classify import run
+    from taskcodec.consumers.machine.classify import run
 
     return run(decoded, bs, options)
 

@@ -27,8 +27,8 @@ from taskcodec.settings import Settings, get_settings
 from taskcodec.store import models as m
 from taskcodec.store import repo
 from taskcodec.store.db import session
-from taskcodec.tools.grounding import GroundingResult, get_backend, ground
-from taskcodec.tools.grounding.coverage import describe, likely_areas, require
+from taskcodec.grounding import GroundingResult, get_backend, ground
+from taskcodec.grounding.coverage import describe, likely_areas, require
 
 
 # ---- compress --------------------------------------------------------------------------------
@@ -53,7 +53,7 @@ def ground_image(image: LoadedImage, policy: TaskPolicy, spec: str | None = None
                  uncovered: str | None = None) -> GroundingResult:
     """Find the policy's objects. Labels the backend cannot detect follow ``uncovered`` (default the
     setting): ``area`` adds detections of their likely area, ``fail`` raises, ``whole`` leaves them
-    for ``encode_grounded`` (see ``tools.grounding.coverage``)."""
+    for ``encode_grounded`` (see ``grounding.coverage``)."""
     backend, mode = get_backend(spec or get_settings().grounding), _mode(uncovered)
     require(backend, policy, mode)
     g = ground(image.pixels, policy, backend)

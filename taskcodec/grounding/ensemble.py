@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from taskcodec.tools.grounding.base import GroundingBackend, RawDetection
+from taskcodec.grounding.base import GroundingBackend, RawDetection
 
 
 class EnsembleBackend:

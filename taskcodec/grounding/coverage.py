@@ -21,7 +21,7 @@ import numpy as np
 
 from taskcodec.domain.policy import TaskPolicy
 from taskcodec.errors import TaskcodecError
-from taskcodec.tools.grounding.base import Detection, GroundingBackend, GroundingResult, ungroundable_labels
+from taskcodec.grounding.base import Detection, GroundingBackend, GroundingResult, ungroundable_labels
 
 Uncovered = Literal["area", "whole", "fail"]
 MODES: tuple[str, ...] = ("area", "whole", "fail")
@@ -104,6 +104,6 @@ def likely_areas(g: GroundingResult, policy: TaskPolicy, pixels: np.ndarray) -> 
 
 
 def _salient_boxes(pixels: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
-    from taskcodec.tools.grounding import get_backend
+    from taskcodec.grounding import get_backend
 
     return [(tuple(round(v, 2) for v in r.box), r.score) for r in get_backend("saliency").detect(pixels)]

@@ -53,7 +53,7 @@ def _record(bs: Bitstream, data_sha: str, route: str, out: Path, mask: Path | No
 
 @lru_cache(maxsize=2)
 def _diffusion(model: str | None, controlnet: str | None):
-    from taskcodec.tools.reconstruct.diffusion import DiffusionReconstructor
+    from taskcodec.consumers.reconstruct.diffusion import DiffusionReconstructor
 
     return DiffusionReconstructor(model, controlnet)
 
@@ -97,11 +97,11 @@ def human(bs: Bitstream, decoded, out_path: str | Path, data_sha: str, reconstru
     if how == "none":
         pixels = decoded.pixels
     elif how == "classical":
-        from taskcodec.tools.reconstruct.classical import reconstruct as classical
+        from taskcodec.consumers.reconstruct.classical import reconstruct as classical
 
         pixels = classical(decoded.pixels, decoded.base, decoded.mask)
     else:
-        from taskcodec.tools.reconstruct.diffusion import build_prompt
+        from taskcodec.consumers.reconstruct.diffusion import build_prompt
 
         model, controlnet = model or s.diffusion_model, controlnet or s.controlnet_model
         recon = _diffusion(model, controlnet)
@@ -132,7 +132,7 @@ def machine(bs: Bitstream, decoded, out_path: str | Path, data_sha: str, tool: s
     body: dict[str, Any] = {"route": f"machine:{tool}" if tool else "machine", "image": image_path.name,
                             **_common(bs, decoded), "objects": decoded_objects(decoded)}
     if tool:
-        from taskcodec.tools.machine import get_tool
+        from taskcodec.consumers.machine import get_tool
 
         body["result"] = get_tool(tool)(decoded, bs, options or {})
     atomic_write_bytes(image_path, png_bytes(decoded.pixels), overwrite)

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from taskcodec.errors import GroundingSpecError
-from taskcodec.tools.grounding.base import RawDetection
+from taskcodec.grounding.base import RawDetection
 
 CLASS = "salient object"
 LABEL = "main subject"
@@ -37,7 +37,7 @@ class SaliencyBackend:
 
     def __init__(self, path: str | Path, spec: str = "saliency", size: int = 320, min_area: float = 0.01,
                  max_objects: int = 3):
-        from taskcodec.tools.grounding.onnx import onnx_session
+        from taskcodec.grounding.onnx import onnx_session
 
         self.session = onnx_session(Path(path))
         self.input_name = self.session.get_inputs()[0].name

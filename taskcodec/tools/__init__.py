@@ -1,1 +1,0 @@
-"""Tools: grounding backends (what is where), later machine-task tools and reconstruction."""
