@@ -37,6 +37,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
     Exit codes, the same for every command: 0 all good; 1 some inputs failed (the batch went on) or a
     stream was damaged; 2 usage error (bad option, nothing was done)."""
+    from taskcodec.flows.runtime import configure_prefect
+
+    configure_prefect()  # the entry point: Prefect's environment before any command may import it
 
 
 def expand_inputs(paths: list[Path], suffixes: tuple[str, ...] | None = None) -> list[Path]:

@@ -1,15 +1,12 @@
 """Prefect flows composing the stages of ``taskcodec.stages`` (the loops live in ``taskcodec.batch``).
 
-Importing this package sets Prefect's environment (``runtime.configure_prefect``) but not Prefect
-itself: the flows load on first use, so ``taskcodec.flows.runtime`` stays cheap for commands that
-only ask whether to run a flow at all.
+Importing this package changes nothing: a program that embeds the flows runs them on its own Prefect
+setup. The entry points (the CLI's root command, the benchmark scripts) call
+``runtime.configure_prefect`` first. The flows load on first use, so ``taskcodec.flows.runtime``
+stays cheap for commands that only ask whether to run a flow at all.
 """
 
 from importlib import import_module
-
-from taskcodec.flows.runtime import configure_prefect
-
-configure_prefect()
 
 _EXPORTS = {"ArchiveItem": "archive", "archive_flow": "archive", "run_archive": "archive",
             "compress_flow": "compress", "decode_flow": "compress", "run_compress": "compress",

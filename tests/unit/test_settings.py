@@ -38,3 +38,21 @@ def test_shared_dir_default_is_beside_the_checkout(monkeypatch):
     assert Settings().shared_path == repo.parent / "shared"
     monkeypatch.chdir(repo / "tests")  # from elsewhere it follows the working directory, as a relative path does
     assert Settings().shared_path == repo / "shared"
+
+
+def test_prefect_is_configured_by_the_entry_point_not_by_importing_the_flows(tmp_path):
+    """A program embedding the flows keeps its own Prefect setup; the CLI sets taskcodec's private one."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(HOME=str(tmp_path), TASKCODEC_HOME=str(tmp_path / "h"))
+    show = "import os; print(os.environ.get('PREFECT_HOME'), os.environ.get('PREFECT_SERVER_ANALYTICS_ENABLED'))"
+    embedded = subprocess.run([sys.executable, "-c", f"import taskcodec.flows, taskcodec.flows.runtime; {show}"],
+                              env=env, capture_output=True, text=True, check=True)
+    assert embedded.stdout.split() == ["None", "None"]
+    cli = subprocess.run([sys.executable, "-c", "import sys; from taskcodec.cli import app\n"
+                          "try:\n    app(['info', '--help'])\nexcept SystemExit:\n    pass\n"
+                          + show], env=env, capture_output=True, text=True, check=True)
+    assert cli.stdout.split()[-2:] == [str((tmp_path / "h").resolve() / "prefect"), "false"]
