@@ -148,8 +148,9 @@ def head_revision() -> str:
     for f in resources.files("taskcodec.store").joinpath("migrations", "versions").iterdir():
         if f.name.endswith(".py"):
             src = f.read_text()
-            revs.update(re.findall(r"^revision: str = '([^']+)'", src, re.M))
-            downs.update(re.findall(r"^down_revision: [^=]+= '([^']+)'", src, re.M))
+            for rev, down in re.findall(r"^revision, down_revision = '([^']+)', '?([^'\n]+)'?$", src, re.M):
+                revs.add(rev)
+                downs.add(down)
     (head,) = revs - downs
     return head
 

@@ -16,6 +16,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def json_column(empty: type = dict) -> Any:
+    """A JSON column that is never NULL (an empty ``dict``/``list`` by default): settings, timings,
+    numbers. A function, since each table needs its own ``Column``."""
+    return Field(default_factory=empty, sa_column=Column(JSON, nullable=False))
+
+
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     id: int | None = Field(default=None, primary_key=True)
@@ -55,11 +61,11 @@ class Run(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     flow_name: str
     flow_run_id: str | None = Field(default=None, index=True)
-    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    parameters: dict[str, Any] = json_column()
     status: str = "running"
     n_ok: int = 0
     n_failed: int = 0
-    errors: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    errors: list[Any] = json_column(list)
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     owner_pid: int | None = None  # the process that runs it: a "running" row whose process is gone died
@@ -77,13 +83,13 @@ class Encoding(SQLModel, table=True):
     run_id: int | None = Field(default=None, foreign_key="runs.id", index=True)
     codec: str
     codec_version: str
-    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    settings: dict[str, Any] = json_column()
     grounding: str | None = None
     bitstream_path: str
     bitstream_sha256: str = Field(index=True)
     bytes: int
     bpp: float
-    timings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    timings: dict[str, Any] = json_column()
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -127,7 +133,7 @@ class AgentStep(SQLModel, table=True):
     task_key: str = Field(index=True)
     seq: int
     node: str
-    outcome: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    outcome: dict[str, Any] = json_column()
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -141,7 +147,7 @@ class Decode(SQLModel, table=True):
     route: str  # human:classical, human:diffusion, human:none, machine:detect, machine:classify
     output_path: str
     mask_path: str | None = None
-    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    meta: dict[str, Any] = json_column()
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -156,6 +162,6 @@ class Schedule(SQLModel, table=True):
     interval_s: float | None = None
     timezone: str | None = None
     paused: bool = False
-    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    parameters: dict[str, Any] = json_column()
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -1,20 +1,11 @@
-"""${message}
-
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
-"""
-from typing import Sequence, Union
-
+"""${message} (revision ${up_revision} after ${down_revision | comma,n}, ${create_date})"""
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 ${imports if imports else ""}
 
-revision: str = ${repr(up_revision)}
-down_revision: Union[str, None] = ${repr(down_revision)}
-branch_labels: Union[str, Sequence[str], None] = ${repr(branch_labels)}
-depends_on: Union[str, Sequence[str], None] = ${repr(depends_on)}
+# head_revision() (store/db.py) reads this line without importing Alembic: keep its form
+revision, down_revision = ${repr(up_revision)}, ${repr(down_revision)}
 
 
 def upgrade() -> None:

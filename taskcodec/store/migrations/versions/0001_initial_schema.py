@@ -1,20 +1,10 @@
-"""initial schema
-
-Revision ID: 0001
-Revises: 
-Create Date: 2026-11-22 11:27:37.822555
-"""
-from typing import Sequence, Union
-
+"""initial schema (revision 0001 after none, 2026-11-22)"""
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 
-revision: str = '0001'
-down_revision: Union[str, None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision, down_revision = '0001', None
 
 
 def upgrade() -> None:

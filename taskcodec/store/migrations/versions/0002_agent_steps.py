@@ -1,20 +1,10 @@
-"""agent steps
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 11:57:30.238194
-"""
-from typing import Sequence, Union
-
+"""agent steps (revision 0002 after 0001, 2026-11-22)"""
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 
-revision: str = '0002'
-down_revision: Union[str, None] = '0001'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision, down_revision = '0002', '0001'
 
 
 def upgrade() -> None:

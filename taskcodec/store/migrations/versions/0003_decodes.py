@@ -1,20 +1,10 @@
-"""decodes
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-22 12:07:09.799019
-"""
-from typing import Sequence, Union
-
+"""decodes (revision 0003 after 0002, 2026-11-22)"""
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 
-revision: str = '0003'
-down_revision: Union[str, None] = '0002'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision, down_revision = '0003', '0002'
 
 
 def upgrade() -> None:

@@ -1,20 +1,10 @@
-"""archive key and schedules
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-22 12:16:35.149506
-"""
-from typing import Sequence, Union
-
+"""archive key and schedules (revision 0004 after 0003, 2026-11-22)"""
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 
-revision: str = '0004'
-down_revision: Union[str, None] = '0003'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision, down_revision = '0004', '0003'
 
 
 def upgrade() -> None:

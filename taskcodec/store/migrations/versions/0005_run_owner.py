@@ -1,20 +1,12 @@
 """run owner: the pid and host that run a flow, so a run that died can be marked failed
 
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-03 11:00:00
-"""
-from typing import Sequence, Union
-
+(revision 0005 after 0004, 2026-12-03)"""
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 
-revision: str = '0005'
-down_revision: Union[str, None] = '0004'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision, down_revision = '0005', '0004'
 
 
 def upgrade() -> None:

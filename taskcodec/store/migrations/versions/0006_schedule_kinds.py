@@ -1,20 +1,12 @@
 """schedule kinds: an interval instead of a cron, a timezone, and a paused flag
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-03 16:00:00
-"""
-from typing import Sequence, Union
-
+(revision 0006 after 0005, 2026-12-03)"""
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 
-revision: str = '0006'
-down_revision: Union[str, None] = '0005'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision, down_revision = '0006', '0005'
 
 
 def upgrade() -> None:
