@@ -21,6 +21,16 @@ def test_migrations_create_every_table_in_wal_mode(home):
         assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
 
 
+def test_the_migrations_build_exactly_the_tables_the_models_declare(home):
+    """The models and the migrations are the schema said twice (Alembic's way); this keeps them one."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with get_engine().connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), SQLModel.metadata) == []
+
+
 def test_an_up_to_date_store_opens_without_alembic(home):
     from alembic.script import ScriptDirectory
 
