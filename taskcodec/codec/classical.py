@@ -36,7 +36,8 @@ from pydantic import Field
 from taskcodec.codec import classical_v1
 from taskcodec.codec.bitstream import Bitstream, LayerEntry, entry_for, pack
 from taskcodec.codec.format_v2 import GRID, box_of_grid, grid_box
-from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
+from taskcodec.codec.layering import (EncodeResult, Writer, check_codec, clamp_quality, covered, expand, header_fields,
+                                      place)
 from taskcodec.codec.raster import decode_raster, encode_raster, resize
 from taskcodec.codec.api import StreamRef, GREY, DecodeResult, LayeredParams, ObjectOutcome, ObjectRequest
 from taskcodec.errors import BitstreamError, BudgetError
@@ -254,11 +255,7 @@ def _layers_v2(bs: Bitstream, max_objects: int | None):
 def decode(bs: Bitstream, max_objects: int | None = None) -> DecodeResult:
     """Decode the base and the first ``max_objects`` object layers present (all when None)."""
     hd = bs.header
-    if hd.codec != CODEC_ID:
-        raise BitstreamError(f"bitstream was written by codec {hd.codec!r}, not {CODEC_ID!r}")
-    if hd.codec_version not in READS:
-        raise BitstreamError(f"bitstream codec version {hd.codec_version!r} is not supported (this build: "
-                             f"{', '.join(READS)})")
+    check_codec(hd, CODEC_ID, READS)
     w, h = hd.width, hd.height
     canvas = np.full((h, w, 3), GREY, dtype=np.uint8)
     base = canvas.copy()

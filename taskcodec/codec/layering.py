@@ -12,6 +12,7 @@ import numpy as np
 
 from taskcodec.codec.bitstream import Header, LayerEntry, packed_size
 from taskcodec.codec.api import ObjectOutcome, ObjectRequest, StreamRef
+from taskcodec.errors import BitstreamError
 
 
 def expand(box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -74,6 +75,15 @@ def header_fields(codec: str, version: str, width: int, height: int, settings: d
     ref = ref or StreamRef()
     return dict(width=width, height=height, codec=codec, codec_version=version, settings=settings,
                 **{**ref.model_dump(), "encoding_uid": ref.encoding_uid or new_uid()})
+
+
+def check_codec(header: Header, codec: str, reads: tuple[str, ...]) -> None:
+    """Refuse a stream another codec, or a version of this one that this build cannot read, wrote."""
+    if header.codec != codec:
+        raise BitstreamError(f"bitstream was written by codec {header.codec!r}, not {codec!r}")
+    if header.codec_version not in reads:
+        raise BitstreamError(f"bitstream codec version {header.codec_version!r} is not supported (this build: "
+                             f"{', '.join(reads)})")
 
 
 def new_uid() -> str:

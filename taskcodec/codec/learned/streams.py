@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from taskcodec.codec.bitstream import Bitstream, entry_for, pack
-from taskcodec.codec.layering import EncodeResult, Writer, clamp_quality, covered, expand, header_fields, place
+from taskcodec.codec.layering import (EncodeResult, Writer, check_codec, clamp_quality, covered, expand, header_fields,
+                                      place)
 from taskcodec.codec.learned.model import LEVEL_MIN
 from taskcodec.codec.learned.weights import LoadedModel, load_model
 from taskcodec.codec.api import GREY, DecodeResult, LayeredParams, ObjectOutcome, ObjectRequest, StreamRef
@@ -200,10 +201,7 @@ def decode(bs: Bitstream, max_objects: int | None = None, model: LoadedModel | N
            keep_latent: bool = False) -> DecodeResult:
     """Decode ẑ, then the first ``max_objects`` object layers (all when None) and any background layer."""
     hd = bs.header
-    if hd.codec != CODEC_ID:
-        raise BitstreamError(f"bitstream was written by codec {hd.codec!r}, not {CODEC_ID!r}")
-    if hd.codec_version != CODEC_VERSION:
-        raise BitstreamError(f"bitstream codec version {hd.codec_version!r} is not supported (this build: {CODEC_VERSION})")
+    check_codec(hd, CODEC_ID, (CODEC_VERSION,))
     lm = model or load_model()
     check_model(bs, lm)
     net = lm.model
