@@ -63,10 +63,24 @@ def raster_format(fmt: str) -> str:
     return "av1" if fmt == "auto" else fmt
 
 
-def base_plan(quality: int) -> tuple[int, int]:
+FINE_BASE_COVERAGE = 0.5  # objects covering at least this share of the image get a 1/2-scale base (tuned on training photos)
+
+
+def base_plan(quality: int, coverage: float = 0.0) -> tuple[int, int]:
     """(downscale factor, quality) of the base layer for a requested quality: 1/4 scale below 85 (1/8 lost
-    more of the detector's context than it saved; measured on the training photos), 1/2 above."""
-    return (2 if quality >= 85 else 4), max(1, quality - 10)
+    more of the detector's context than it saved; measured on the training photos), 1/2 above, and 1/2
+    when the object layers' rectangles cover at least ``FINE_BASE_COVERAGE`` of the image."""
+    fine = quality >= 85 or coverage >= FINE_BASE_COVERAGE
+    return (2 if fine else 4), max(1, quality - 10)
+
+
+def coverage(requests: list[ObjectRequest], width: int, height: int) -> float:
+    """The share of the image that the requested objects' layer rectangles cover (their union)."""
+    union = np.zeros((height, width), dtype=bool)
+    for req in requests:
+        x0, y0, x1, y1 = object_rect(grid_box(req.box, width, height), width, height)
+        union[y0:y1, x0:x1] = True
+    return float(union.mean()) if requests else 0.0
 
 
 def object_scale16(rect: tuple[int, int, int, int], quality: int) -> int:
@@ -150,7 +164,7 @@ def encode(
     if params.full:
         requests = []
     if params.background == "coarse" or params.full:
-        factor, bq = (1, params.quality) if params.full else base_plan(params.quality)
+        factor, bq = (1, params.quality) if params.full else base_plan(params.quality, coverage(requests, w, h))
         tries = [(factor, bq), (factor, max(1, bq - 20)), (factor * 2, max(1, bq - 20)), (factor * 4, 1)]
         for factor, bq in tries:
             entry, payload, pred = _base_layer(pixels, factor, bq, fmt)
