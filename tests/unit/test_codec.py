@@ -210,3 +210,14 @@ def test_classical_streams_are_pinned_byte_for_byte():
     from tests.pinned import PINNED, digests
 
     assert digests("classical") == PINNED["classical"], "the classical codec writes other bytes than before"
+
+
+def test_the_base_is_finer_when_the_objects_cover_half_the_image(astronaut_pixels):
+    """Many objects: most of the picture matters, so the base is coded at 1/2 scale instead of 1/4."""
+    h, w = astronaut_pixels.shape[:2]
+    small, big = [req(0, FACE)], [req(0, (0.0, 0.0, w * 0.8, h * 0.8))]
+    assert classical.coverage(small, w, h) < 0.1 and classical.coverage(big, w, h) >= 0.64
+    assert classical.coverage([], w, h) == 0.0
+    for reqs, scale in ((small, 4), (big, 2)):
+        bs = bsm.unpack(classical.encode(astronaut_pixels, reqs, classical.ClassicalParams(quality=40)).data)
+        assert bs.header.layers[0].meta["scale"] == scale
