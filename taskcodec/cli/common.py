@@ -30,16 +30,23 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+# The commands that may run a Prefect flow: the CLI is their entry point, so it sets Prefect's environment
+# before they import it. The others (plan, ground, decode, info, why, train-codec) leave it alone.
+FLOW_COMMANDS = frozenset({"compress", "archive", "bench", "demo", "schedule", "serve"})
+
+
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def _root(ctx: typer.Context,
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
     """Task-aware, layered image compression with an audit trail.
 
     Exit codes, the same for every command: 0 all good; 1 some inputs failed (the batch went on) or a
     stream was damaged; 2 usage error (bad option, nothing was done)."""
-    from taskcodec.flows.runtime import configure_prefect
+    if ctx.invoked_subcommand in FLOW_COMMANDS:
+        from taskcodec.flows.runtime import configure_prefect
 
-    configure_prefect()  # the entry point: Prefect's environment before any command may import it
+        configure_prefect()
 
 
 def expand_inputs(paths: list[Path], suffixes: tuple[str, ...] | None = None) -> list[Path]:

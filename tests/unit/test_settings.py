@@ -52,7 +52,11 @@ def test_prefect_is_configured_by_the_entry_point_not_by_importing_the_flows(tmp
     embedded = subprocess.run([sys.executable, "-c", f"import taskcodec.flows, taskcodec.flows.runtime; {show}"],
                               env=env, capture_output=True, text=True, check=True)
     assert embedded.stdout.split() == ["None", "None"]
-    cli = subprocess.run([sys.executable, "-c", "import sys; from taskcodec.cli import app\n"
-                          "try:\n    app(['info', '--help'])\nexcept SystemExit:\n    pass\n"
-                          + show], env=env, capture_output=True, text=True, check=True)
-    assert cli.stdout.split()[-2:] == [str((tmp_path / "h").resolve() / "prefect"), "false"]
+
+    def after(*argv: str) -> list[str]:
+        code = f"from taskcodec.cli import app\ntry:\n    app({list(argv)!r})\nexcept SystemExit:\n    pass\n{show}"
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.split()[-2:]
+
+    assert after("info", "--help") == ["None", "None"]  # a command that runs no flow leaves Prefect alone
+    assert after("archive", "--help") == [str((tmp_path / "h").resolve() / "prefect"), "false"]
