@@ -7,7 +7,7 @@ backend cannot find at all (``ungroundable``) so the audit can say so.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -65,9 +65,9 @@ class GroundingBackend(Protocol):
     """
 
     spec: str
-    max_side: ClassVar[int | None]
-    merge_iou: ClassVar[float]
-    open_vocabulary: ClassVar[bool]
+    max_side: int | None
+    merge_iou: float
+    open_vocabulary: bool
 
     def class_map(self) -> dict[str, str]:
         """Detector class name -> the vocabulary label it finds (e.g. 'cat face' -> 'cat')."""

@@ -144,3 +144,27 @@ def test_codec_registry_maps_names_to_modules(monkeypatch):
         codec.get_codec("needs-more")
     with pytest.raises(TaskcodecError, match="unknown codec 'nope'"):
         codec.get_codec("nope")
+
+
+def test_every_cli_command_that_imports_the_flows_sets_prefect_up_first():
+    """The CLI configures Prefect only for ``FLOW_COMMANDS``; a command that imports ``taskcodec.flows``
+    (beyond ``flows.runtime``, which imports no Prefect) must be listed there."""
+    from taskcodec.cli.common import FLOW_COMMANDS
+
+    needing = set()
+    for f in (PACKAGE / "cli").glob("*.py"):
+        for fn in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            imports = {n.module for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.module}
+            if not any(m.startswith("taskcodec.flows") and m != "taskcodec.flows.runtime" for m in imports):
+                continue
+            for d in fn.decorator_list:  # @app.command() / @app.command("name") / @schedule_app.command(...)
+                call = d.func if isinstance(d, ast.Call) else d
+                owner = ast.unparse(call).removesuffix(".command")
+                if owner == "schedule_app":
+                    needing.add("schedule")  # the root command a sub-app's commands run under
+                elif owner == "app":
+                    given = d.args[0].value if isinstance(d, ast.Call) and d.args else None
+                    needing.add(given or fn.name.replace("_", "-"))
+    assert {"compress", "archive", "bench", "schedule", "serve"} <= needing <= FLOW_COMMANDS, needing
