@@ -17,6 +17,14 @@ photos. Variants (combine with ``+``):
     nofloor    no recall floor (only objects at or over the threshold are sent)
     lowfloor   the recall floor at a third of the threshold instead of half
     p4         SVT-AV1 preset 4 instead of 6 (slower, smaller)
+    tgt2       objects' target long side 64 + 6.4 q instead of 64 + 3.2 q (big objects less downscaled)
+    tgthalf    the target 32 + 1.6 q (big objects more downscaled)
+    tgtq       the target 16 + 0.8 q
+    capbase    an object is never coded at a coarser scale than the base's
+    fineq      a 1/2-scale base at the objects' quality, not 10 points under
+    baseq0     every base at the objects' quality
+    smallq     objects whose box's long side is under 64 pixels get 10 quality points more
+    full80     a full-resolution base and no object layers when the objects cover 80 % of the image
 """
 
 from __future__ import annotations
@@ -66,6 +74,9 @@ def pseudo_ground_truth(paths, judge):
     return items, gt, cat_ids
 
 
+ORIGINAL: dict = {}
+
+
 def apply(variant: str) -> None:
     """Set the module-level knobs a variant names (the shipped values otherwise)."""
     from taskcodec import decisions
@@ -77,8 +88,39 @@ def apply(variant: str) -> None:
              "base4q20": lambda q: (2 if q >= 85 else 4, max(1, q - 20))}
     plan = next((plans[p] for p in parts if p in plans), plans["base4"])
     classical.FINE_BASE_COVERAGE = 0.5 if "cov50" in parts else 0.3 if "cov30" in parts else 1.01  # 1.01: never
-    classical.base_plan = lambda q, cov=0.0: (2, plan(q)[1]) if cov >= classical.FINE_BASE_COVERAGE else plan(q)
+    plan_cov = lambda q, cov=0.0: (2, plan(q)[1]) if cov >= classical.FINE_BASE_COVERAGE else plan(q)  # noqa: E731
     av1.PRESET = 4 if "p4" in parts else 6
+    a, b = ((64, 6.4) if "tgt2" in parts else (32, 1.6) if "tgthalf" in parts else (16, 0.8) if "tgtq" in parts
+            else (64, 3.2))
+    state = {"factor": 4}
+
+    def base_plan(q, cov=0.0):
+        f, bq = plan_cov(q, cov)
+        if "baseq0" in parts or ("fineq" in parts and f == 2):
+            bq = q
+        state["factor"] = f
+        return f, bq
+
+    def object_scale16(rect, quality):
+        long_side = max(rect[2] - rect[0], rect[3] - rect[1])
+        s16 = int(round(16 * min(4.0, max(1.0, long_side / (a + b * quality)))))
+        return min(s16, 16 * state["factor"]) if "capbase" in parts else s16
+
+    classical.base_plan, classical.object_scale16 = base_plan, object_scale16
+    encode = ORIGINAL.setdefault("encode", classical.encode)
+
+    def patched(pixels, requests, params, ref=None):
+        h, w = pixels.shape[:2]
+        if "full80" in parts and requests and classical.coverage(requests, w, h) >= 0.8:
+            requests, params = [], params.model_copy(update={"full": True})
+        if "smallq" in parts:
+            offsets = params.quality_offset
+            params = params.model_copy(update={"quality_offset": {**offsets, **{t + "+": o + 10 for t, o in offsets.items()}}})
+            requests = [r.model_copy(update={"tier": r.tier + "+"}) if max(r.box[2] - r.box[0], r.box[3] - r.box[1]) < 64
+                        else r for r in requests]
+        return encode(pixels, requests, params, ref)
+
+    classical.encode = patched
     decisions.RECALL_FLOOR_RATIO = 1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts else 0.5
 
 
@@ -87,6 +129,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=40)
     ap.add_argument("--variants", default="base8,base4,base4q20,base4+nofloor,base4+lowfloor,base4+p4")
     ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--scenarios", default="all,traffic")
     args = ap.parse_args()
 
     from taskcodec.domain.policy import policy_from_labels
@@ -117,7 +160,7 @@ def main() -> None:
     for variant in args.variants.split(","):
         apply(variant)
         cells = []
-        for s in scenarios:
+        for s in args.scenarios.split(","):
             c = curve(lambda it, q, s=s: B.taskcodec_stream(it.pixels, grounded[s][it.id], policies[s], q),
                       QUALITIES, [s])[s]
             bd = bd_rate([p[:2] for p in avif[s]], [p[:2] for p in c])

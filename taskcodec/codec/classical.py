@@ -2,7 +2,8 @@
 
 Layers, in the order they are written::
 
-    0  base     whole image at 1/f scale (f = 4, or 2 at quality 85+)     -> upsampled: the prediction P
+    0  base     whole image at 1/f scale (f = 4; 2 at quality 85+ or when  -> upsampled: the prediction P
+                the object layers cover half the image)
     1  object   rect_1 = grid(box_1 + margin); owns rect_1               -> P + residual_1 where it owns
     2  object   rect_2 = grid(box_2 + margin); owns rect_2 minus rect_1  -> ...
     k  object   owns rect_k minus the union of rect_1..rect_{k-1}
@@ -18,7 +19,7 @@ codes the pixels themselves, with P where it does not own (the v1 design). docs/
 measurement that chose the default.
 
 Quality follows importance: layer quality = Q + the policy's offset for the object's tier. Detail
-follows size: a crop longer than ``target = 64 + 3.2 * quality`` pixels is coded at ``long side /
+follows size: a crop longer than ``target = 32 + 1.6 * quality`` pixels is coded at ``long side /
 target`` scale (at most 4, in 1/16 steps). Rasters are AV1 (SVT-AV1 encodes, dav1d decodes) with no
 container; ``format`` = ``avif`` or ``webp`` uses Pillow's instead (container included).
 """
@@ -63,15 +64,18 @@ def raster_format(fmt: str) -> str:
     return "av1" if fmt == "auto" else fmt
 
 
-FINE_BASE_COVERAGE = 0.5  # objects covering at least this share of the image get a 1/2-scale base (tuned on training photos)
+# Tuned on training photos (benchmarks/tune_classical.py, docs/benchmarks.md "Tuning"), not on coco-val158:
+FINE_BASE_COVERAGE = 0.5  # objects covering at least this share of the image get a 1/2-scale base
+OBJECT_TARGET = (32, 1.6)  # an object's crop longer than a + b * quality pixels is coded downscaled
 
 
 def base_plan(quality: int, coverage: float = 0.0) -> tuple[int, int]:
     """(downscale factor, quality) of the base layer for a requested quality: 1/4 scale below 85 (1/8 lost
-    more of the detector's context than it saved; measured on the training photos), 1/2 above, and 1/2
-    when the object layers' rectangles cover at least ``FINE_BASE_COVERAGE`` of the image."""
+    more of the detector's context than it saved), 1/2 above, and 1/2 when the object layers' rectangles
+    cover at least ``FINE_BASE_COVERAGE`` of the image; at the requested quality (10 points under it
+    cost more bytes for the same mAP on the training photos)."""
     fine = quality >= 85 or coverage >= FINE_BASE_COVERAGE
-    return (2 if fine else 4), max(1, quality - 10)
+    return (2 if fine else 4), quality
 
 
 def coverage(requests: list[ObjectRequest], width: int, height: int) -> float:
@@ -86,7 +90,7 @@ def coverage(requests: list[ObjectRequest], width: int, height: int) -> float:
 def object_scale16(rect: tuple[int, int, int, int], quality: int) -> int:
     """The downscale of an object's raster, in 1/16 steps (16 = full resolution, 64 = 1/4)."""
     long_side = max(rect[2] - rect[0], rect[3] - rect[1])
-    target = 64 + 3.2 * quality
+    target = OBJECT_TARGET[0] + OBJECT_TARGET[1] * quality
     return int(round(16 * min(4.0, max(1.0, long_side / target))))
 
 
