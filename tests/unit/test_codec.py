@@ -221,3 +221,24 @@ def test_the_base_is_finer_when_the_objects_cover_half_the_image(astronaut_pixel
     for reqs, scale in ((small, 4), (big, 2)):
         bs = bsm.unpack(classical.encode(astronaut_pixels, reqs, classical.ClassicalParams(quality=40)).data)
         assert bs.header.layers[0].meta["scale"] == scale
+
+
+def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch):
+    """benchmarks/tune_classical.py measures variants by patching the codec's knobs; its ``shipped``
+    variant must be the codec as it ships, or the tuning table compares against something else."""
+    import benchmarks.tune_classical as tune
+    from taskcodec import decisions
+    from taskcodec.codec import av1
+
+    for mod, name in ((classical, "base_plan"), (classical, "object_scale16"), (classical, "encode"),
+                      (classical, "FINE_BASE_COVERAGE"), (decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET")):
+        monkeypatch.setattr(mod, name, getattr(mod, name))  # restored after the test
+    cases = [(q, cov) for q in (1, 20, 35, 50, 70, 84, 85, 100) for cov in (0.0, 0.49, 0.5, 1.0)]
+    rects = [(0, 0, w, h) for w, h in ((8, 8), (40, 200), (300, 120), (640, 480), (2000, 100))]
+    shipped = ([classical.base_plan(q, c) for q, c in cases],
+               [classical.object_scale16(r, q) for r in rects for q, _ in cases])
+    tune.apply("shipped")
+    assert ([classical.base_plan(q, c) for q, c in cases],
+            [classical.object_scale16(r, q) for r in rects for q, _ in cases]) == shipped
+    tune.apply("cov50")
+    assert classical.base_plan(35, 0.0) == (4, 25)  # a variant does change the knobs
