@@ -7,7 +7,8 @@ the ground truth is the judge's own detections on the originals (YOLOv8n, score 
 says how much of what the judge saw in the original it still sees in the decoded image. Each variant
 codes the traffic task and the all-COCO task (grounding `yolox` at 0.3, as `taskcodec bench`) at
 qualities 20, 35, 50 and 70; the BD-rate is against Pillow AVIF (quality 15, 30, 50, 70) on the same
-photos. Variants (combine with ``+``; ``shipped`` names the settings classical.py ships):
+photos. Variants (combine with ``+``; ``shipped`` names the settings classical.py ships, and
+``shipped+hiq`` adds one to them):
 
     base8      the base at 1/8 scale below quality 40, 1/4 up to 85 (the first v2 plan)
     base4      the base at 1/4 scale below quality 85 (shipped before cov50)
@@ -20,6 +21,8 @@ photos. Variants (combine with ``+``; ``shipped`` names the settings classical.p
     tgt2       objects' target long side 64 + 6.4 q instead of 64 + 3.2 q (big objects less downscaled)
     tgthalf    the target 32 + 1.6 q (big objects more downscaled)
     tgtq       the target 16 + 0.8 q
+    hiq        above quality 50 the target grows 4 times as fast (big objects less downscaled at high quality)
+    hiq2       the same, 2 times as fast
     capbase    an object is never coded at a coarser scale than the base's
     fineq      a 1/2-scale base at the objects' quality, not 10 points under
     baseq0     every base at the objects' quality
@@ -83,7 +86,7 @@ def apply(variant: str) -> None:
     from taskcodec import decisions
     from taskcodec.codec import av1, classical
 
-    parts = set(SHIPPED.split("+") if variant == "shipped" else variant.split("+"))
+    parts = {q for p in variant.split("+") for q in (SHIPPED.split("+") if p == "shipped" else [p])}
     plans = {"base8": lambda q: (2 if q >= 85 else 4 if q >= 40 else 8, max(1, q - 10)),
              "base4": lambda q: (2 if q >= 85 else 4, max(1, q - 10)),
              "base4q20": lambda q: (2 if q >= 85 else 4, max(1, q - 20))}
@@ -91,8 +94,13 @@ def apply(variant: str) -> None:
     classical.FINE_BASE_COVERAGE = 0.5 if "cov50" in parts else 0.3 if "cov30" in parts else 1.01  # 1.01: never
     plan_cov = lambda q, cov=0.0: (2, plan(q)[1]) if cov >= classical.FINE_BASE_COVERAGE else plan(q)  # noqa: E731
     av1.PRESET = 4 if "p4" in parts else 6
-    a, b = ((64, 6.4) if "tgt2" in parts else (32, 1.6) if "tgthalf" in parts else (16, 0.8) if "tgtq" in parts
-            else (64, 3.2))
+    classical.OBJECT_TARGET = ((64, 6.4) if "tgt2" in parts else (32, 1.6) if "tgthalf" in parts
+                               else (16, 0.8) if "tgtq" in parts else (64, 3.2))
+    target = ORIGINAL.setdefault("object_target", classical.object_target)
+    steep = 4 if "hiq" in parts else 2 if "hiq2" in parts else 1
+    hiq = lambda q: target(q) if q <= 50 else target(50) + steep * classical.OBJECT_TARGET[1] * (q - 50)  # noqa: E731
+    classical.object_target = hiq if steep > 1 else target
+    scale16 = ORIGINAL.setdefault("object_scale16", classical.object_scale16)
     state = {"factor": 4}
 
     def base_plan(q, cov=0.0):
@@ -103,9 +111,7 @@ def apply(variant: str) -> None:
         return f, bq
 
     def object_scale16(rect, quality):
-        long_side = max(rect[2] - rect[0], rect[3] - rect[1])
-        s16 = int(round(16 * min(4.0, max(1.0, long_side / (a + b * quality)))))
-        return min(s16, 16 * state["factor"]) if "capbase" in parts else s16
+        return min(scale16(rect, quality), 16 * state["factor"]) if "capbase" in parts else scale16(rect, quality)
 
     classical.base_plan, classical.object_scale16 = base_plan, object_scale16
     encode = ORIGINAL.setdefault("encode", classical.encode)

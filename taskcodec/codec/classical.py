@@ -87,11 +87,16 @@ def coverage(requests: list[ObjectRequest], width: int, height: int) -> float:
     return float(union.mean()) if requests else 0.0
 
 
+def object_target(quality: int) -> float:
+    """The long side, in pixels, past which an object's crop is coded downscaled (``OBJECT_TARGET``)."""
+    return OBJECT_TARGET[0] + OBJECT_TARGET[1] * quality
+
+
 def object_scale16(rect: tuple[int, int, int, int], quality: int) -> int:
-    """The downscale of an object's raster, in 1/16 steps (16 = full resolution, 64 = 1/4)."""
+    """The downscale of an object's raster, in 1/16 steps (16 = full resolution, 64 = 1/4): its long side
+    over ``object_target(quality)``, clamped to [1, 4]."""
     long_side = max(rect[2] - rect[0], rect[3] - rect[1])
-    target = OBJECT_TARGET[0] + OBJECT_TARGET[1] * quality
-    return int(round(16 * min(4.0, max(1.0, long_side / target))))
+    return int(round(16 * min(4.0, max(1.0, long_side / object_target(quality)))))
 
 
 def object_rect(grid, width: int, height: int) -> tuple[int, int, int, int]:

@@ -231,7 +231,7 @@ def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch)
     from taskcodec.codec import av1
 
     for mod, name in ((classical, "base_plan"), (classical, "object_scale16"), (classical, "encode"),
-                      (classical, "FINE_BASE_COVERAGE"), (decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET")):
+                      (classical, "object_target"), (classical, "OBJECT_TARGET"), (classical, "FINE_BASE_COVERAGE"), (decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET")):
         monkeypatch.setattr(mod, name, getattr(mod, name))  # restored after the test
     cases = [(q, cov) for q in (1, 20, 35, 50, 70, 84, 85, 100) for cov in (0.0, 0.49, 0.5, 1.0)]
     rects = [(0, 0, w, h) for w, h in ((8, 8), (40, 200), (300, 120), (640, 480), (2000, 100))]
@@ -242,3 +242,6 @@ def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch)
             [classical.object_scale16(r, q) for r in rects for q, _ in cases]) == shipped
     tune.apply("cov50")
     assert classical.base_plan(35, 0.0) == (4, 25)  # a variant does change the knobs
+    tune.apply("shipped+hiq")
+    assert classical.object_scale16((0, 0, 400, 100), 50) == 57  # 400 / 112 pixels, as shipped
+    assert classical.object_scale16((0, 0, 400, 100), 70) == 27  # 400 / 240 pixels, not 400 / 144
