@@ -23,6 +23,7 @@ photos. Variants (combine with ``+``; ``shipped`` names the settings classical.p
     tgtq       the target 16 + 0.8 q
     hiq        above quality 50 the target grows 4 times as fast (big objects less downscaled at high quality)
     hiq2       the same, 2 times as fast
+    fine70     a 1/2-scale base from quality 70 (not 85)
     capbase    an object is never coded at a coarser scale than the base's
     fineq      a 1/2-scale base at the objects' quality, not 10 points under
     baseq0     every base at the objects' quality
@@ -107,6 +108,8 @@ def apply(variant: str) -> None:
         f, bq = plan_cov(q, cov)
         if "baseq0" in parts or ("fineq" in parts and f == 2):
             bq = q
+        if "fine70" in parts and q >= 70:
+            f = 2
         state["factor"] = f
         return f, bq
 
@@ -137,6 +140,7 @@ def main() -> None:
     ap.add_argument("--variants", default="base8,base4,base4q20,base4+nofloor,base4+lowfloor,base4+p4")
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--scenarios", default="all,traffic")
+    ap.add_argument("--grounding", default="yolox", help="the grounding spec the task streams use")
     args = ap.parse_args()
 
     from taskcodec.domain.policy import policy_from_labels
@@ -151,7 +155,7 @@ def main() -> None:
     items, gt, cat_ids = pseudo_ground_truth(paths, judge)
     scenarios = {"all": COCO80, "traffic": TRAFFIC}
     policies = {s: policy_from_labels(list(labels), min_score=0.3) for s, labels in scenarios.items()}
-    grounder = get_backend("yolox")
+    grounder = get_backend(args.grounding)
     grounded = {s: {it.id: ground(it.pixels, policies[s], grounder) for it in items} for s in scenarios}
 
     def curve(coder, qualities, scens):

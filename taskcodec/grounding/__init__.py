@@ -6,6 +6,8 @@ Specs:
     ``saliency``      the main subject, from U²-Net-p masks, shipped inside the package
     ``A+B+...``       an ensemble: each member adds the labels the ones before it lack;
                       the default is ``yolox+saliency`` (``Settings.grounding``)
+    ``A|B|...``       a union: every member looks for every class, duplicates are merged
+                      (binds tighter than ``+``: ``yolox|nanodet+saliency``)
     ``opencv``        built-in OpenCV detectors (HOG people, Haar faces and plates)
     ``onnx:PATH``     a YOLOX / NanoDet / YOLOv8-format COCO-80 ONNX file; a bare file
                       name is looked up in the packaged models, then ``$TASKCODEC_SHARED_DIR/models``
@@ -150,6 +152,10 @@ def get_backend(spec: str) -> GroundingBackend:
         from taskcodec.grounding.ensemble import EnsembleBackend
 
         return EnsembleBackend([get_backend(part) for part in spec.split("+")])
+    if "|" in spec:
+        from taskcodec.grounding.ensemble import UnionBackend
+
+        return UnionBackend([get_backend(part) for part in spec.split("|")])
     name, _, arg = spec.strip().partition(":")
     factory = _FACTORIES.get(name)
     if factory is None:

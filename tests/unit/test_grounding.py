@@ -52,7 +52,7 @@ def test_bad_specs_are_clear_errors(spec, msg):
         get_backend(spec)
 
 
-@pytest.mark.parametrize("spec", ["yolox", "nanodet", "saliency", "opencv", "yolox+saliency+opencv"])
+@pytest.mark.parametrize("spec", ["yolox", "nanodet", "saliency", "opencv", "yolox+saliency+opencv", "yolox|nanodet"])
 def test_every_backend_declares_what_ground_needs(spec):
     b = get_backend(spec)
     assert isinstance(b, GroundingBackend)

@@ -11,7 +11,7 @@ from taskcodec.errors import TaskcodecError
 from taskcodec.imageio import load_image
 from taskcodec.grounding import catalogue, get_backend, ground, packaged_model
 from taskcodec.grounding import coverage
-from taskcodec.grounding.base import ungroundable_labels
+from taskcodec.grounding.base import iou, ungroundable_labels
 from taskcodec.grounding.saliency import SaliencyBackend
 
 
@@ -60,6 +60,24 @@ def test_later_members_add_only_labels_earlier_ones_lack():
     rows = {r["spec"]: r for r in catalogue("yolox+saliency")}
     assert rows["yolox+saliency (default)"]["labels"].startswith("81: ")
     assert "main subject" in rows["saliency"]["labels"] and "face" in rows["opencv"]["labels"]
+
+
+def test_a_union_finds_what_either_member_finds_and_merges_what_both_find(sample_dir):
+    """``yolox|nanodet``: every object of either detector, one detection where both saw the same object."""
+    pixels = load_image(sample_dir / "motorcycle_left.png").pixels
+    policy = policy_from_labels(["person", "motorcycle", "car", "bicycle"], min_score=0.1)
+    union = get_backend("yolox|nanodet")
+    assert union.spec == "yolox|nanodet" and set(union.class_map()) == set(get_backend("yolox").class_map())
+    found = {spec: ground(pixels, policy, get_backend(spec)).detections for spec in ("yolox", "nanodet")}
+    both = ground(pixels, policy, union).detections
+    for spec, dets in found.items():  # each member's every object is in the union (merged or not)
+        for d in dets:
+            assert any(u.label == d.label and u.score >= d.score - 1e-9 and iou(u.box, d.box) > 0.5 for u in both), spec
+    assert len(both) < len(found["yolox"]) + len(found["nanodet"])  # the big motorcycle: one object, not two
+    assert max(len(v) for v in found.values()) <= len(both)
+    assert [d.label for d in both if d.score > 0.8].count("motorcycle") == 1
+    tied = get_backend("yolox|nanodet+saliency")  # | binds tighter than +
+    assert [m.spec for m in tied.members] == ["yolox|nanodet", "saliency"]
 
 
 def test_coverage_fail_mode_refuses_with_the_labels_named():
