@@ -18,7 +18,8 @@ def bench(
     kodak: Optional[Path] = typer.Option(None, "--kodak", help="Image folder for human viewing (default: Kodak)."),
     out: Path = typer.Option(Path("bench-out"), "--out"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images of each set."),
-    grounding: str = typer.Option("onnx:yolox_nano.onnx", "--grounding", help="Grounding backend at the encoder."),
+    grounding: Optional[str] = typer.Option(None, "--grounding", help="Grounding backend at the encoder "
+                                            "(default: the configured one, TASKCODEC_GROUNDING)."),
     judge: str = typer.Option("tflite:yolov8n_int8.tflite", "--judge", help="A different detector that judges."),
     codecs: str = typer.Option("classical,learned", "--codecs", help="taskcodec codecs to measure, comma-separated."),
     docs: Optional[Path] = typer.Option(None, "--docs", help="Also write the summary as a section of this Markdown "
@@ -41,6 +42,7 @@ def bench(
     for p, what in ((images, "--images"), (annotations, "--annotations")):
         if not p.exists():
             _fail(TaskcodecError(f"{what} {p} does not exist (set TASKCODEC_SHARED_DIR or pass it)"))
+    grounding = grounding or get_settings().grounding
     if grounding == judge:
         err.print("[yellow]warning:[/] the judge is the grounding detector: the result flatters taskcodec")
     names = tuple(c.strip() for c in codecs.split(",") if c.strip())

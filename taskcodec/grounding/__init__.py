@@ -5,7 +5,9 @@ Specs:
     ``nanodet``       NanoDet-m, COCO-80, shipped inside the package
     ``saliency``      the main subject, from U²-Net-p masks, shipped inside the package
     ``A+B+...``       an ensemble: each member adds the labels the ones before it lack;
-                      the default is ``yolox+saliency`` (``Settings.grounding``)
+                      e.g. ``yolox+saliency``
+    ``tiled:SPEC``    SPEC on the whole image and on 2x2 overlapping tiles (small objects);
+                      the default is ``tiled:yolox+saliency`` (``Settings.grounding``)
     ``A|B|...``       a union: every member looks for every class, duplicates are merged
                       (binds tighter than ``+``: ``yolox|nanodet+saliency``)
     ``opencv``        built-in OpenCV detectors (HOG people, Haar faces and plates)
@@ -102,6 +104,14 @@ def _tflite(arg: str | None) -> GroundingBackend:
     return TFLiteDetector(_model_file(arg, "tflite"))
 
 
+def _tiled(arg: str | None) -> GroundingBackend:
+    from taskcodec.grounding.tiled import TiledBackend
+
+    if not arg:
+        raise GroundingSpecError("grounding spec 'tiled' needs the backend to tile: tiled:SPEC (e.g. tiled:yolox)")
+    return TiledBackend(get_backend(arg))
+
+
 def _grounding_dino(arg: str | None) -> GroundingBackend:
     from taskcodec.grounding.gdino import GroundingDinoBackend
 
@@ -113,6 +123,7 @@ _FACTORIES: dict[str, Callable[[str | None], GroundingBackend]] = {
     "nanodet": _packaged("nanodet", "nanodet_m.onnx", _onnx_file),
     "saliency": _packaged("saliency", "u2netp.onnx", _saliency_file),
     "opencv": _opencv, "onnx": _onnx, "tflite": _tflite, "grounding-dino": _grounding_dino,
+    "tiled": _tiled,
 }
 
 
@@ -124,6 +135,8 @@ _NEEDS_ARGUMENT = {
     "onnx": ("a COCO-80 ONNX file you give (onnx:PATH)", "the 80 COCO classes"),
     "tflite": ("a COCO-80 TFLite file you give (tflite:PATH)", "the 80 COCO classes"),
     "grounding-dino": ("a local model folder or hub id (grounding-dino:MODEL)", "any label (open vocabulary)"),
+    "tiled": ("another backend, run on the whole image and on 2x2 overlapping tiles (tiled:SPEC)",
+              "the labels SPEC finds"),
 }
 
 

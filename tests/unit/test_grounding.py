@@ -46,13 +46,14 @@ def test_blank_image_finds_nothing():
 
 
 @pytest.mark.parametrize("spec,msg", [("", "empty"), ("yolo", "unknown grounding backend 'yolo'"),
-                                      ("opencv:x", "takes no argument")])
+                                      ("opencv:x", "takes no argument"), ("tiled", "tiled:SPEC")])
 def test_bad_specs_are_clear_errors(spec, msg):
     with pytest.raises(GroundingSpecError, match=msg):
         get_backend(spec)
 
 
-@pytest.mark.parametrize("spec", ["yolox", "nanodet", "saliency", "opencv", "yolox+saliency+opencv", "yolox|nanodet"])
+@pytest.mark.parametrize("spec", ["yolox", "nanodet", "saliency", "opencv", "yolox+saliency+opencv", "yolox|nanodet",
+                                  "tiled:yolox"])
 def test_every_backend_declares_what_ground_needs(spec):
     b = get_backend(spec)
     assert isinstance(b, GroundingBackend)

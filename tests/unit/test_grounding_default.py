@@ -57,8 +57,8 @@ def test_later_members_add_only_labels_earlier_ones_lack():
     cmap = both.class_map()
     assert cmap["person"] == "person" and "full body" not in cmap and "upper body" not in cmap  # people: YOLOX
     assert cmap["face"] == "face" and cmap["license plate"] == "license plate" and cmap["salient object"]
-    rows = {r["spec"]: r for r in catalogue("yolox+saliency")}
-    assert rows["yolox+saliency (default)"]["labels"].startswith("81: ")
+    rows = {r["spec"]: r for r in catalogue("tiled:yolox+saliency")}
+    assert rows["tiled:yolox+saliency (default)"]["labels"].startswith("81: ")
     assert "main subject" in rows["saliency"]["labels"] and "face" in rows["opencv"]["labels"]
 
 
@@ -78,6 +78,35 @@ def test_a_union_finds_what_either_member_finds_and_merges_what_both_find(sample
     assert [d.label for d in both if d.score > 0.8].count("motorcycle") == 1
     tied = get_backend("yolox|nanodet+saliency")  # | binds tighter than +
     assert [m.spec for m in tied.members] == ["yolox|nanodet", "saliency"]
+
+
+@pytest.mark.parametrize("size", [(640, 480), (741, 500), (33, 17)])
+def test_tiles_cover_the_image_and_overlap_their_neighbours(size):
+    from taskcodec.grounding.tiled import OVERLAP, tiles
+
+    w, h = size
+    ts = tiles(w, h)
+    assert len(ts) == 4 and all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for x0, y0, x1, y1 in ts)
+    covered = np.zeros((h, w), dtype=bool)
+    for x0, y0, x1, y1 in ts:
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    (ax0, _, ax1, _), (bx0, _, _, _) = ts[0], ts[1]
+    assert ax1 - bx0 >= int(OVERLAP * (ax1 - ax0))  # left and right neighbours share a quarter of a tile
+
+
+def test_tiled_grounding_keeps_every_whole_image_object_and_no_cut_halves(motorcycle):
+    """``tiled:yolox``: the whole-image pass's objects, each once, plus what only the tiles see."""
+    policy = policy_from_labels(["person", "motorcycle", "car", "bicycle"], min_score=0.1)
+    whole = ground(motorcycle, policy, get_backend("yolox")).detections
+    tiled = ground(motorcycle, policy, get_backend("tiled:yolox"))
+    assert tiled.backend == "tiled:yolox"
+    for d in whole:
+        assert any(t.label == d.label and t.score >= d.score - 1e-9 and iou(t.box, d.box) > 0.5
+                   for t in tiled.detections), d
+    sure = [t for t in tiled.detections if t.score >= 0.5 and t.label]
+    assert [t.label for t in sure].count("motorcycle") == 1  # the big bike spans all tiles: no cut halves kept
+    assert len(sure) > len([d for d in whole if d.score >= 0.5 and d.label])  # the tiles see more
 
 
 def test_coverage_fail_mode_refuses_with_the_labels_named():
