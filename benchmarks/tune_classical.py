@@ -5,7 +5,8 @@
 The photos are the last N of ../shared/data/train/coco (the codec training set; no annotations), so
 the ground truth is the judge's own detections on the originals (YOLOv8n, score >= 0.5): mAP then
 says how much of what the judge saw in the original it still sees in the decoded image. Each variant
-codes the traffic task and the all-COCO task (grounding `yolox` at 0.3, as `taskcodec bench`) at
+codes the traffic task and the all-COCO task (the configured grounding at 0.3, as `taskcodec bench`; another
+with ``--grounding SPEC``; the tables in docs/benchmarks.md before 2026-12-04 used ``yolox``) at
 qualities 20, 35, 50 and 70; the BD-rate is against Pillow AVIF (quality 15, 30, 50, 70) on the same
 photos. Variants (combine with ``+``; ``shipped`` names the settings classical.py ships, and
 ``shipped+hiq`` adds one to them):
@@ -140,7 +141,7 @@ def main() -> None:
     ap.add_argument("--variants", default="base8,base4,base4q20,base4+nofloor,base4+lowfloor,base4+p4")
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--scenarios", default="all,traffic")
-    ap.add_argument("--grounding", default="yolox", help="the grounding spec the task streams use")
+    ap.add_argument("--grounding", default=None, help="the grounding spec the task streams use (default: the configured)")
     args = ap.parse_args()
 
     from taskcodec.domain.policy import policy_from_labels
@@ -155,6 +156,7 @@ def main() -> None:
     items, gt, cat_ids = pseudo_ground_truth(paths, judge)
     scenarios = {"all": COCO80, "traffic": TRAFFIC}
     policies = {s: policy_from_labels(list(labels), min_score=0.3) for s, labels in scenarios.items()}
+    args.grounding = args.grounding or get_settings().grounding
     grounder = get_backend(args.grounding)
     grounded = {s: {it.id: ground(it.pixels, policies[s], grounder) for it in items} for s in scenarios}
 
@@ -185,7 +187,7 @@ def main() -> None:
         f"Command: `python benchmarks/tune_classical.py --limit {args.limit}` on {platform.machine()} with "
         f"{os.cpu_count()} CPU cores: the last {len(items)} photos of ../shared/data/train/coco (the codec "
         "training set, not coco-val158), ground truth = the judge's detections (score >= 0.5) on the originals, "
-        "grounding `yolox` at 0.3. Points are bpp/mAP at qualities 20, 35, 50, 70.", "",
+        f"grounding `{args.grounding}` at 0.3. Points are bpp/mAP at qualities 20, 35, 50, 70.", "",
         f"AVIF (quality 15, 30, 50, 70): all {avif_pts['all']}; traffic {avif_pts['traffic']}.", "",
         "| variant | BD-rate vs AVIF, all | points, all | BD-rate vs AVIF, traffic | points, traffic |",
         "|---|---|---|---|---|", *lines, "",
