@@ -68,7 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--coco", type=Path, default=shared / "data" / "coco-val158")
     ap.add_argument("--backends", nargs="+",
-                    default=["tiled:yolox+saliency", "yolox", "nanodet", "yolox|nanodet", "opencv"])
+                    default=["yolox+saliency", "yolox", "nanodet", "tiled:yolox", "yolox|nanodet", "opencv"])
     ap.add_argument("--threshold", type=float, default=0.01)
     ap.add_argument("--operating", type=float, default=0.4, help="score threshold for recall (policy min_score)")
     ap.add_argument("--limit", type=int, default=None)
@@ -134,10 +134,10 @@ def main() -> None:
             "traffic = person, bicycle, car, motorcycle, bus, truck, traffic light, stop sign. "
             "Reference mAP measured independently (../shared/README.md): YOLOX-nano 0.278, NanoDet-m 0.239. "
             "`opencv` finds only people (and cat faces), so its COCO mAP is near zero by design. "
-            "`tiled:yolox+saliency` is the shipped default: on this all-COCO policy its saliency member is not run "
-            "(no policy label needs it), so it is YOLOX-nano on the whole image and on 2x2 overlapping tiles; add "
-            "`--backends saliency` for the U²-Net-p member's own time (its COCO mAP is 0: it finds `main subject`, no "
-            "COCO class). `yolox|nanodet`: both detectors, what both find merged.",
+            "`yolox+saliency` is the shipped default: on this all-COCO policy its saliency member is not run "
+            "(no policy label needs it), so it equals `yolox`; add `--backends saliency` for the U²-Net-p member's "
+            "own time (its COCO mAP is 0: it finds `main subject`, no COCO class). `tiled:yolox`: YOLOX-nano on the "
+            "whole image and on 2x2 overlapping tiles; `yolox|nanodet`: both detectors, what both find merged.",
         ]
         write_section("grounding", "Grounding: COCO mAP, recall and speed (issues 4, 20)", "\n".join(lines))
 

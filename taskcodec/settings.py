@@ -8,7 +8,7 @@ The TOML file uses the field names without prefix, e.g.::
 
     home = "/srv/taskcodec"
     database_url = "postgresql+psycopg://user:pw@db/taskcodec"
-    grounding = "tiled:yolox+saliency"
+    grounding = "yolox+saliency"
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     db_busy_timeout_s: float = Field(default=60.0, gt=0, description="How long a write waits for a SQLite store "
                                                                       "another process has locked.")
     shared_dir: Path = Field(default=Path("../shared"), description="Read-only data and reference models.")
-    grounding: str = Field(default="tiled:yolox+saliency",
+    grounding: str = Field(default="yolox+saliency",
                            description="Grounding backend spec (`taskcodec ground --list-backends`); the default "
                                        "ships inside the package.")
     uncovered: str = Field(default="area", pattern="^(area|whole|fail)$",

@@ -5,9 +5,8 @@ Specs:
     ``nanodet``       NanoDet-m, COCO-80, shipped inside the package
     ``saliency``      the main subject, from U²-Net-p masks, shipped inside the package
     ``A+B+...``       an ensemble: each member adds the labels the ones before it lack;
-                      e.g. ``yolox+saliency``
-    ``tiled:SPEC``    SPEC on the whole image and on 2x2 overlapping tiles (small objects);
-                      the default is ``tiled:yolox+saliency`` (``Settings.grounding``)
+                      the default is ``yolox+saliency`` (``Settings.grounding``)
+    ``tiled:SPEC``    SPEC on the whole image and on 2x2 overlapping tiles (small objects)
     ``A|B|...``       a union: every member looks for every class, duplicates are merged
                       (binds tighter than ``+``: ``yolox|nanodet+saliency``)
     ``opencv``        built-in OpenCV detectors (HOG people, Haar faces and plates)

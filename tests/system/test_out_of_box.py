@@ -36,7 +36,7 @@ def test_fresh_install_sends_people_and_vehicles_and_says_what_it_cannot_find(tm
     assert not (tmp_path / "no-shared-here").exists()
     for name, label in (("motorcycle_left.png", "motorcycle"), ("astronaut.png", "person")):
         audit = audits[name]
-        assert audit["grounding"] == "tiled:yolox+saliency"
+        assert audit["grounding"] == "yolox+saliency"
         assert label in [l["label"] for l in audit["layers"] if l["kind"] == "object"], (name, audit["layers"])
         plate = [d for d in audit["decisions"] if d["label"] == "license plate" and d["object_index"] is None]
         assert plate and plate[0]["reason"] == "ungroundable" and "likely area" in plate[0]["sentence"]
@@ -56,7 +56,7 @@ def test_require_all_labels_refuses_before_any_work(tmp_path, sample_dir):
 def test_list_backends_names_each_backends_labels(tmp_path):
     rows = json.loads(_cli(tmp_path, "ground", "--list-backends", "--json").stdout)
     by = {r["spec"]: r for r in rows}
-    assert by["tiled:yolox+saliency (default)"]["model"] == "ships inside taskcodec"
+    assert by["yolox+saliency (default)"]["model"] == "ships inside taskcodec"
     assert by["tiled"]["labels"] == "the labels SPEC finds"
     assert "main subject" in by["saliency"]["labels"] and "license plate" in by["opencv"]["labels"]
     assert "motorcycle" in by["yolox"]["labels"] and by["grounding-dino"]["labels"].startswith("any label")

@@ -57,8 +57,8 @@ def test_later_members_add_only_labels_earlier_ones_lack():
     cmap = both.class_map()
     assert cmap["person"] == "person" and "full body" not in cmap and "upper body" not in cmap  # people: YOLOX
     assert cmap["face"] == "face" and cmap["license plate"] == "license plate" and cmap["salient object"]
-    rows = {r["spec"]: r for r in catalogue("tiled:yolox+saliency")}
-    assert rows["tiled:yolox+saliency (default)"]["labels"].startswith("81: ")
+    rows = {r["spec"]: r for r in catalogue("yolox+saliency")}
+    assert rows["yolox+saliency (default)"]["labels"].startswith("81: ")
     assert "main subject" in rows["saliency"]["labels"] and "face" in rows["opencv"]["labels"]
 
 

@@ -9,7 +9,7 @@ def test_defaults_put_everything_under_home(monkeypatch, tmp_path):
     assert s.home_dir == (tmp_path / "h").resolve()
     assert s.db_url == f"sqlite:///{(tmp_path / 'h').resolve() / 'taskcodec.db'}"
     assert s.prefect_home == (tmp_path / "h").resolve() / "prefect"
-    assert s.grounding == "tiled:yolox+saliency" and s.uncovered == "area"
+    assert s.grounding == "yolox+saliency" and s.uncovered == "area"
 
 
 def test_toml_file_is_read_and_env_wins(monkeypatch, tmp_path):
