@@ -36,6 +36,8 @@ def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
 
 
 class TiledBackend:
+    """``tiled:SPEC``: the backend SPEC names, on the whole image and on ``tiles``; its classes and limits."""
+
     def __init__(self, inner: GroundingBackend):
         self.inner = inner
         self.spec = f"tiled:{inner.spec}"

@@ -230,8 +230,8 @@ def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch)
     from taskcodec import decisions
     from taskcodec.codec import av1
 
-    for mod, name in ((classical, "base_plan"), (classical, "object_scale16"), (classical, "encode"),
-                      (classical, "object_target"), (classical, "OBJECT_TARGET"), (classical, "FINE_BASE_COVERAGE"), (decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET")):
+    knobs = ["base_plan", "object_scale16", "object_target", "encode", "OBJECT_TARGET", "FINE_BASE_COVERAGE"]
+    for mod, name in [(classical, k) for k in knobs] + [(decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET")]:
         monkeypatch.setattr(mod, name, getattr(mod, name))  # restored after the test
     cases = [(q, cov) for q in (1, 20, 35, 50, 70, 84, 85, 100) for cov in (0.0, 0.49, 0.5, 1.0)]
     rects = [(0, 0, w, h) for w, h in ((8, 8), (40, 200), (300, 120), (640, 480), (2000, 100))]
