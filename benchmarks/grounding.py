@@ -127,7 +127,7 @@ def main() -> None:
             f"| backend | mAP@[.5:.95] | AP50 | recall @ {args.operating}, all | recall @ {args.operating}, traffic "
             "| detections | s / image |",
             "|---|---|---|---|---|---|---|",
-            *[f"| `{r['backend']}` | {r['mAP']:.3f} | {r['AP50']:.3f} | {r['recall_all']:.3f} | "
+            *[f"| `{r['backend'].replace('|', chr(92) + '|')}` | {r['mAP']:.3f} | {r['AP50']:.3f} | {r['recall_all']:.3f} | "
               f"{r['recall_traffic']:.3f} | {r['detections']} | {r['s_per_image']:.3f} |" for r in rows],
             "",
             "Recall: share of ground-truth objects found (IoU >= 0.5, right class) at the operating threshold; "
