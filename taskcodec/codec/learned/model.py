@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -64,6 +65,20 @@ GAIN_INIT = (1.5, 8.0)  # fine steps at first, so g_s learns from informative la
 
 
 _ONE_THREAD = threading.Lock()
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one thread inside the block, so float results that both ends of a stream must share
+    do not depend on the thread count. The lock keeps concurrent coders (the bench's worker threads) from
+    restoring each other's process-wide thread count."""
+    with _ONE_THREAD:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
 
 def scale_table() -> Tensor:
@@ -216,16 +231,10 @@ class GainedMeanScaleHyperprior(nn.Module):
 
     def decompress_side(self, string: bytes, shape: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """(σ, μ) from ẑ's stream: h_s on one thread at both ends, so its float results (which pick
-        the coder's tables) agree on any machine and thread setting. The lock keeps concurrent coders
-        (the bench's worker threads) from restoring each other's process-wide thread count."""
+        the coder's tables) agree on any machine and thread setting (MKL's kernels: ``floatpath``)."""
         z_hat = self.entropy_bottleneck.decompress([string], shape)
-        with _ONE_THREAD:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                return self.hyper(z_hat)
-            finally:
-                torch.set_num_threads(threads)
+        with one_thread():
+            return self.hyper(z_hat)
 
     def compress_region(self, y: Tensor, scales: Tensor, means: Tensor, own: np.ndarray, level: float) -> bytes:
         """r̂ = Q((y − μ)·g_k) of the latent positions ``own`` (all M channels), coded with N(0, σ·g_k)."""

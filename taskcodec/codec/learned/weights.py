@@ -17,7 +17,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load, load_file, save_file
 
-from taskcodec.codec.learned.model import LAMBDAS, GainedMeanScaleHyperprior
+from taskcodec.codec.learned import floatpath
+from taskcodec.codec.learned.model import LAMBDAS, GainedMeanScaleHyperprior, one_thread
 from taskcodec.errors import TaskcodecError
 
 SHIPPED = Path(__file__).parent / "weights" / "gmsh-n64-m192.safetensors"
@@ -77,7 +78,9 @@ def _load(path: str, mtime: float) -> LoadedModel:
         raise TaskcodecError(f"learned codec weights {p}: tensors do not match the model "
                              f"(missing {missing[:3]}, unexpected {extra[:3]})")
     model.load_state_dict(tensors, strict=False)
-    model.update(force=True)
+    floatpath.check()  # the coder's tables below must come out the same on every machine
+    with one_thread():
+        model.update(force=True)
     model.eval()
     # g_a/g_s run channels-last (oneDNN's layout on CPU: ~13 % less time, measured on a 640x448
     # image); h_a/h_s keep the default layout, so h_s's float results, which both ends must
