@@ -19,6 +19,17 @@ def test_bd_rate_of_a_curve_at_half_the_rate_is_minus_50_percent():
     assert bd_rate(anchor, [(1.0, 0.9), (2.0, 0.95)]) is None  # no shared quality interval
 
 
+def test_bd_rate_ignores_a_point_that_costs_more_and_scores_less_than_a_cheaper_one():
+    anchor = [(0.2, 0.20), (0.4, 0.26), (0.8, 0.30), (1.6, 0.32)]
+    half = [(r / 2, q) for r, q in anchor]
+    # AVIF's traffic curve in the bench: its top point scores below the one before
+    dominated = anchor + [(3.2, 0.31)]
+    assert bd_rate(dominated, half) == pytest.approx(-50.0, abs=1e-6)
+    assert bd_rate(anchor, half + [(1.2, 0.25)]) == pytest.approx(-50.0, abs=1e-6)
+    # a point past the test curve's best, scoring less: without the frontier it bends the top
+    assert bd_rate(anchor, half + [(1.0, 0.31)]) == pytest.approx(-50.0, abs=1e-6)
+
+
 def test_bpp_at_95_percent_of_the_ceiling_interpolates_in_log_bpp():
     pts = [{"bpp": 0.1, "mAP": 0.2}, {"bpp": 0.4, "mAP": 0.3}, {"bpp": 1.6, "mAP": 0.4}]
     assert bpp_at_share(pts, 0.4 / 0.95) == pytest.approx(1.6)
