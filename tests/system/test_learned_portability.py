@@ -51,7 +51,7 @@ def test_a_process_whose_mkl_started_before_taskcodec_is_told_how_to_fix_it():
     assert done.returncode != 0
     assert "MKL started before taskcodec could set MKL_CBWR=COMPATIBLE" in done.stderr
     assert "export MKL_CBWR=COMPATIBLE" in done.stderr
-    # the same process with the variable set from the start loads and writes the pinned bytes
+    # the same script in a process started with the variable set loads and writes the pinned bytes
     done = _run(late + "from tests.pinned import PINNED, digests\nassert digests('learned') == PINNED['learned']\n",
                 MKL_CBWR="COMPATIBLE")
     assert done.returncode == 0, done.stderr[-2000:]
