@@ -30,6 +30,15 @@ photos. Variants (combine with ``+``; ``shipped`` names the settings classical.p
     baseq0     every base at the objects' quality
     smallq     objects whose box's long side is under 64 pixels get 10 quality points more
     full80     a full-resolution base and no object layers when the objects cover 80 % of the image
+    base3      the base at 1/3 scale (not 1/4) below quality 85 and 50 % coverage
+    baseup10   the base 10 quality points over the requested quality (objects keep theirs)
+    tier5      tier offsets high 0, medium -5, low -10 (instead of 0, -10, -20)
+    flat       every object at the requested quality (no tier offsets)
+    tier15     tier offsets high 0, medium -15, low -30
+    svtiq      SVT-AV1 ``tune=3`` (its still-image tuning) for every raster
+    svtvb      SVT-AV1 ``enable-variance-boost=1`` for every raster
+    ctx10      every object's box grown by 10 % of its long side on each side before coding (more context)
+    lanczos    the base (and every layer) enlarged with a Lanczos-4 filter instead of bicubic
 """
 
 from __future__ import annotations
@@ -92,10 +101,12 @@ def apply(variant: str) -> None:
     plans = {"base8": lambda q: (2 if q >= 85 else 4 if q >= 40 else 8, max(1, q - 10)),
              "base4": lambda q: (2 if q >= 85 else 4, max(1, q - 10)),
              "base4q20": lambda q: (2 if q >= 85 else 4, max(1, q - 20))}
+    plans["base3"] = lambda q: (2 if q >= 85 else 3, max(1, q - 10))
     plan = next((plans[p] for p in parts if p in plans), plans["base4"])
     classical.FINE_BASE_COVERAGE = 0.5 if "cov50" in parts else 0.3 if "cov30" in parts else 1.01  # 1.01: never
     plan_cov = lambda q, cov=0.0: (2, plan(q)[1]) if cov >= classical.FINE_BASE_COVERAGE else plan(q)  # noqa: E731
     av1.PRESET = 4 if "p4" in parts else 6
+    av1.SVT_PARAMS = "tune=3" if "svtiq" in parts else "enable-variance-boost=1" if "svtvb" in parts else ""
     classical.OBJECT_TARGET = ((64, 6.4) if "tgt2" in parts else (32, 1.6) if "tgthalf" in parts
                                else (16, 0.8) if "tgtq" in parts else (64, 3.2))
     target = ORIGINAL.setdefault("object_target", classical.object_target)
@@ -109,6 +120,8 @@ def apply(variant: str) -> None:
         f, bq = plan_cov(q, cov)
         if "baseq0" in parts or ("fineq" in parts and f == 2):
             bq = q
+        if "baseup10" in parts:
+            bq = min(100, bq + 10)
         if "fine70" in parts and q >= 70:
             f = 2
         state["factor"] = f
@@ -124,6 +137,17 @@ def apply(variant: str) -> None:
         h, w = pixels.shape[:2]
         if "full80" in parts and requests and classical.coverage(requests, w, h) >= 0.8:
             requests, params = [], params.model_copy(update={"full": True})
+        if "tier5" in parts or "flat" in parts or "tier15" in parts:
+            k = 0 if "flat" in parts else 0.5 if "tier5" in parts else 1.5
+            params = params.model_copy(update={"quality_offset": {t: int(o * k) for t, o in params.quality_offset.items()}})
+        if "ctx10" in parts:
+            h, w = pixels.shape[:2]
+
+            def grow(b, m):
+                return (max(0.0, b[0] - m), max(0.0, b[1] - m), min(float(w), b[2] + m), min(float(h), b[3] + m))
+
+            requests = [r.model_copy(update={"box": grow(r.box, 0.1 * max(r.box[2] - r.box[0], r.box[3] - r.box[1]))})
+                        for r in requests]
         if "smallq" in parts:
             offsets = params.quality_offset
             params = params.model_copy(update={"quality_offset": {**offsets, **{t + "+": o + 10 for t, o in offsets.items()}}})
@@ -132,6 +156,17 @@ def apply(variant: str) -> None:
         return encode(pixels, requests, params, ref)
 
     classical.encode = patched
+    from taskcodec.codec import raster
+    import cv2
+    resize = ORIGINAL.setdefault("resize", raster.resize)
+
+    def lanczos(pixels, width, height):
+        h, w = pixels.shape[:2]
+        if width * height > w * h:
+            return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LANCZOS4)
+        return resize(pixels, width, height)
+
+    raster.resize = classical.resize = lanczos if "lanczos" in parts else resize
     decisions.RECALL_FLOOR_RATIO = 1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts else 0.5
 
 

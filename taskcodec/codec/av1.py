@@ -20,6 +20,7 @@ from taskcodec.errors import BitstreamError
 MIN_SIDE = 8  # SVT-AV1 refuses sides under 4; smaller rasters are edge-padded to this and cropped
 MAX_SIDE = 16384  # SVT-AV1's largest frame side; larger rasters are tiled
 PRESET = 6  # SVT-AV1 speed preset (0 slowest .. 13 fastest)
+SVT_PARAMS = ""  # extra ``svtav1-params`` (none shipped: benchmarks/svt_params.py and tune_classical.py measure them)
 TEMPORAL_DELIMITER = b"\x12\x00"  # the OBU every temporal unit starts with; dropped, and put back to decode
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration to stderr otherwise
 
@@ -59,6 +60,8 @@ def _encode_tile(pixels: np.ndarray, quality: int) -> bytes:
     cc = av.CodecContext.create("libsvtav1", "w")
     cc.width, cc.height, cc.pix_fmt, cc.time_base = pw, ph, "yuv420p", Fraction(1, 25)
     cc.options = {"crf": str(crf(quality)), "preset": str(PRESET)}
+    if SVT_PARAMS:
+        cc.options = {**cc.options, "svtav1-params": SVT_PARAMS}
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24").reformat(format="yuv420p")
     data = b"".join(bytes(p) for p in [*cc.encode(frame), *cc.encode(None)])
     return data[len(TEMPORAL_DELIMITER):] if data.startswith(TEMPORAL_DELIMITER) else data
