@@ -228,18 +228,24 @@ def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch)
     variant must be the codec as it ships, or the tuning table compares against something else."""
     import benchmarks.tune_classical as tune
     from taskcodec import decisions
-    from taskcodec.codec import av1
+    from taskcodec.codec import av1, raster
 
-    knobs = ["base_plan", "object_scale16", "object_target", "encode", "OBJECT_TARGET", "FINE_BASE_COVERAGE"]
-    for mod, name in [(classical, k) for k in knobs] + [(decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET")]:
+    knobs = ["base_plan", "object_scale16", "object_target", "encode", "OBJECT_TARGET", "FINE_BASE_COVERAGE",
+             "resize"]
+    for mod, name in [(classical, k) for k in knobs] + [(decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET"),
+                                                        (av1, "SVT_PARAMS"), (raster, "resize")]:
         monkeypatch.setattr(mod, name, getattr(mod, name))  # restored after the test
+    resize = raster.resize
     cases = [(q, cov) for q in (1, 20, 35, 50, 70, 84, 85, 100) for cov in (0.0, 0.49, 0.5, 1.0)]
     rects = [(0, 0, w, h) for w, h in ((8, 8), (40, 200), (300, 120), (640, 480), (2000, 100))]
     shipped = ([classical.base_plan(q, c) for q, c in cases],
                [classical.object_scale16(r, q) for r in rects for q, _ in cases])
+    tune.apply("shipped+lanczos+svtvb")
+    assert classical.resize is not resize and av1.SVT_PARAMS
     tune.apply("shipped")
     assert ([classical.base_plan(q, c) for q, c in cases],
             [classical.object_scale16(r, q) for r in rects for q, _ in cases]) == shipped
+    assert classical.resize is resize and raster.resize is resize and av1.SVT_PARAMS == ""
     tune.apply("cov50")
     assert classical.base_plan(35, 0.0) == (4, 25)  # a variant does change the knobs
     tune.apply("shipped+hiq")
