@@ -46,7 +46,7 @@ def main() -> None:
     judge = get_backend(JUDGE)
     model = judge.spec.split(":", 1)[1]
     ids = [it.id for it in items]
-    rows = []
+    rows, measured = [], []
     for name in args.resolvers.split(","):
         kw = {} if name == "default" else {"experimental_op_resolver_type": getattr(OpResolverType, name)}
         judge.interp = Interpreter(model_path=model, num_threads=2, **kw)
@@ -59,12 +59,12 @@ def main() -> None:
                   for scen, (_, labels) in B.SCENARIOS.items()}
         print(f"{name}: " + ", ".join(f"{s} {m:.4f}" for s, m in scores.items())
               + f"; {seconds:.3f} s / image; {len(results)} detections", flush=True)
+        measured.append(scores)
         rows.append(f"| `{name}` | " + " | ".join(f"{m:.4f}" for m in scores.values())
                     + f" | {len(results)} | {seconds:.3f} |")
     if args.no_docs:
         return
-    spread = {s: max(float(r.split(" | ")[i + 1]) for r in rows) - min(float(r.split(" | ")[i + 1]) for r in rows)
-              for i, s in enumerate(B.SCENARIOS)}
+    spread = {s: max(m[s] for m in measured) - min(m[s] for m in measured) for s in B.SCENARIOS}
     body = "\n".join([
         f"Command: `python benchmarks/judge_kernels.py` on {platform.machine()} with {os.cpu_count()} CPU cores: "
         f"the judge `{JUDGE}` on the {len(items)} coco-val158 originals (the bench's ceiling), once per LiteRT "

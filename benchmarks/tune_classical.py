@@ -141,8 +141,6 @@ def apply(variant: str) -> None:
             k = 0 if "flat" in parts else 0.5 if "tier5" in parts else 1.5
             params = params.model_copy(update={"quality_offset": {t: int(o * k) for t, o in params.quality_offset.items()}})
         if "ctx10" in parts:
-            h, w = pixels.shape[:2]
-
             def grow(b, m):
                 return (max(0.0, b[0] - m), max(0.0, b[1] - m), min(float(w), b[2] + m), min(float(h), b[3] + m))
 
