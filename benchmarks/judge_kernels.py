@@ -33,25 +33,20 @@ def main() -> None:
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
 
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     from taskcodec.bench import run as B
     from taskcodec.bench.report import write_section
     from taskcodec.grounding import get_backend
+    from taskcodec.grounding.tflite import TFLiteDetector
     from taskcodec.settings import get_settings
 
     root = get_settings().shared_dir / "data" / "coco-val158"
     gt, items = B.load_coco(root / "images", root / "instances.json", args.limit)
     cat_ids = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
-    judge = get_backend(JUDGE)
-    model = judge.spec.split(":", 1)[1]
+    model = get_backend(JUDGE).spec.split(":", 1)[1]  # the bench's judge, its path resolved as the bench does
     ids = [it.id for it in items]
     rows, measured = [], []
     for name in args.resolvers.split(","):
-        kw = {} if name == "default" else {"experimental_op_resolver_type": getattr(OpResolverType, name)}
-        judge.interp = Interpreter(model_path=model, num_threads=2, **kw)
-        judge.interp.allocate_tensors()
-        judge.inp, judge.out = judge.interp.get_input_details()[0], judge.interp.get_output_details()[0]
+        judge = TFLiteDetector(model, resolver=None if name == "default" else name)
         t0 = time.perf_counter()
         results = [r for it in items for r in B.judge_results(judge, it, it.pixels, cat_ids)]
         seconds = (time.perf_counter() - t0) / len(items)

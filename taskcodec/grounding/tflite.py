@@ -22,16 +22,20 @@ class TFLiteDetector:
     open_vocabulary = False
     merge_iou = 0.7
 
-    def __init__(self, path: str, min_score: float = 0.01, iou: float = 0.7, max_det: int = 100, threads: int = 2):
+    def __init__(self, path: str, min_score: float = 0.01, iou: float = 0.7, max_det: int = 100, threads: int = 2,
+                 resolver: str | None = None):
+        """``resolver``: a LiteRT ``OpResolverType`` name (e.g. ``BUILTIN_REF``) instead of its default
+        (the XNNPACK delegate); benchmarks/judge_kernels.py compares them."""
         p = Path(path).expanduser()
         if not p.is_file():
             raise GroundingSpecError(f"tflite model file {p} does not exist")
         from taskcodec.errors import require_extra
 
         require_extra("tflite", "a tflite: grounding backend", "ai_edge_litert")
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        kw = {} if resolver is None else {"experimental_op_resolver_type": getattr(OpResolverType, resolver)}
         try:
-            self.interp = Interpreter(model_path=str(p), num_threads=threads)
+            self.interp = Interpreter(model_path=str(p), num_threads=threads, **kw)
             self.interp.allocate_tensors()
         except Exception as exc:
             raise GroundingSpecError(f"{p}: not a loadable TFLite model ({exc})") from None
