@@ -4,12 +4,18 @@ A payload is the low-overhead OBU stream of one 4:2:0 8-bit key frame (sequence 
 OBUs) without its leading temporal delimiter, which ``decode_av1`` puts back. Sides SVT-AV1 cannot
 code are padded (``coded_size``) and cropped after decoding; a raster with a side over 16384 (SVT-AV1's
 limit) is cut into tiles, each an independent key frame prefixed by its varint length.
+
+``ENCODER = "aom"`` writes the same kind of payload with libaom instead (Pillow's AVIF encoder, the
+OBUs taken out of the file): any taskcodec decodes it. It is not shipped: on the training photos it
+gained on one task and lost on the other (docs/benchmarks.md, *Tuning*).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import struct
 from fractions import Fraction
 
 import numpy as np
@@ -20,6 +26,8 @@ from taskcodec.errors import BitstreamError
 MIN_SIDE = 8  # SVT-AV1 refuses sides under 4; smaller rasters are edge-padded to this and cropped
 MAX_SIDE = 16384  # SVT-AV1's largest frame side; larger rasters are tiled
 PRESET = 6  # SVT-AV1 speed preset (0 slowest .. 13 fastest)
+ENCODER = "svt"  # "svt": SVT-AV1 through PyAV; "aom": libaom through Pillow's AVIF, container stripped
+AOM_SPEED = 6  # libaom's speed (0 slowest .. 10 fastest), as the AVIF anchor in ``taskcodec bench``
 SVT_PARAMS = ""  # extra ``svtav1-params`` (none shipped: benchmarks/svt_params.py and tune_classical.py measure them)
 TEMPORAL_DELIMITER = b"\x12\x00"  # the OBU every temporal unit starts with; dropped, and put back to decode
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration to stderr otherwise
@@ -50,6 +58,34 @@ def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return [(x0, y0, x1, y1) for y0, y1 in _cuts(height) for x0, x1 in _cuts(width)]
 
 
+def _boxes(data: bytes):
+    """(type, start, end) of each top-level ISOBMFF box."""
+    i = 0
+    while i + 8 <= len(data):
+        size, typ = struct.unpack_from(">I4s", data, i)
+        head = 8
+        if size == 1:
+            size, head = struct.unpack_from(">Q", data, i + 8)[0], 16
+        elif size == 0:
+            size = len(data) - i
+        yield typ, i + head, i + size
+        i += size
+
+
+def _encode_tile_aom(pixels: np.ndarray, quality: int) -> bytes:
+    """The AV1 OBUs libaom writes for one still image (Pillow's AVIF, one thread so the bytes never depend
+    on the core count), taken out of the file's ``mdat``: the file holds nothing else there."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "AVIF", quality=int(min(100, max(1, quality))), speed=AOM_SPEED, max_threads=1)
+    data = buf.getvalue()
+    mdat = [data[s:e] for typ, s, e in _boxes(data) if typ == b"mdat"]
+    if len(mdat) != 1:
+        raise RuntimeError(f"libaom's AVIF has {len(mdat)} mdat boxes, not 1")
+    return mdat[0]
+
+
 def _encode_tile(pixels: np.ndarray, quality: int) -> bytes:
     import av
 
@@ -57,6 +93,9 @@ def _encode_tile(pixels: np.ndarray, quality: int) -> bytes:
     pw, ph = coded_size(w, h)
     if (ph, pw) != (h, w):
         pixels = np.pad(pixels, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    if ENCODER == "aom":
+        data = _encode_tile_aom(np.ascontiguousarray(pixels), quality)
+        return data[len(TEMPORAL_DELIMITER):] if data.startswith(TEMPORAL_DELIMITER) else data
     cc = av.CodecContext.create("libsvtav1", "w")
     cc.width, cc.height, cc.pix_fmt, cc.time_base = pw, ph, "yuv420p", Fraction(1, 25)
     cc.options = {"crf": str(crf(quality)), "preset": str(PRESET)}

@@ -231,23 +231,45 @@ def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch)
     from taskcodec.codec import av1, raster
 
     knobs = ["base_plan", "object_scale16", "object_target", "encode", "OBJECT_TARGET", "FINE_BASE_COVERAGE",
-             "resize"]
+             "resize", "_base_layer"]
     for mod, name in [(classical, k) for k in knobs] + [(decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET"),
-                                                        (av1, "SVT_PARAMS"), (raster, "resize")]:
+                                                        (av1, "SVT_PARAMS"), (av1, "ENCODER"), (raster, "resize")]:
         monkeypatch.setattr(mod, name, getattr(mod, name))  # restored after the test
     resize = raster.resize
     cases = [(q, cov) for q in (1, 20, 35, 50, 70, 84, 85, 100) for cov in (0.0, 0.49, 0.5, 1.0)]
     rects = [(0, 0, w, h) for w, h in ((8, 8), (40, 200), (300, 120), (640, 480), (2000, 100))]
     shipped = ([classical.base_plan(q, c) for q, c in cases],
                [classical.object_scale16(r, q) for r in rects for q, _ in cases])
-    tune.apply("shipped+lanczos+svtvb")
-    assert classical.resize is not resize and av1.SVT_PARAMS
+    base_layer = classical._base_layer
+    tune.apply("shipped+lanczos+svtvb+aom")
+    assert classical.resize is not resize and av1.SVT_PARAMS and av1.ENCODER == "aom"
+    tune.apply("shipped+aombase")
+    assert classical._base_layer is not base_layer and av1.ENCODER == "svt"
     tune.apply("shipped")
     assert ([classical.base_plan(q, c) for q, c in cases],
             [classical.object_scale16(r, q) for r in rects for q, _ in cases]) == shipped
-    assert classical.resize is resize and raster.resize is resize and av1.SVT_PARAMS == ""
+    assert classical.resize is resize and raster.resize is resize and av1.SVT_PARAMS == "" and av1.ENCODER == "svt"
+    assert classical._base_layer is base_layer
     tune.apply("cov50")
     assert classical.base_plan(35, 0.0) == (4, 25)  # a variant does change the knobs
     tune.apply("shipped+hiq")
     assert classical.object_scale16((0, 0, 400, 100), 50) == 57  # 400 / 112 pixels, as shipped
     assert classical.object_scale16((0, 0, 400, 100), 70) == 27  # 400 / 240 pixels, not 400 / 144
+
+
+@pytest.mark.parametrize("size", [(5, 3), (16, 65), (161, 119)])
+def test_libaom_payloads_decode_with_the_unchanged_av1_decoder(monkeypatch, size):
+    """``av1.ENCODER = "aom"`` (measured in benchmarks/tune_classical.py, not shipped) writes the OBUs out
+    of Pillow's AVIF file; they must be a raster any taskcodec decodes, at odd and padded sizes alike."""
+    from taskcodec.bench.metrics import psnr
+    from taskcodec.codec import av1
+
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    pixels = np.stack([xx * 255 // max(1, w - 1), yy * 255 // max(1, h - 1), (xx + yy) % 256], -1).astype(np.uint8)
+    monkeypatch.setattr(av1, "ENCODER", "aom")
+    data = av1.encode_av1(pixels, 60)
+    assert data[:1] == b"\x0a"  # a sequence header OBU first; the temporal delimiter and the AVIF boxes are gone
+    out = av1.decode_av1(data, size, "raster")
+    assert out.shape == (h, w, 3) and psnr(pixels, out) > 18  # 4:2:0 chroma limits a 5x3 rainbow to ~19 dB
+    assert av1.encode_av1(pixels, 60) == data  # one thread: the same bytes every time
