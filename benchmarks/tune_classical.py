@@ -30,6 +30,7 @@ photos. Variants (combine with ``+``; ``shipped`` names the settings classical.p
     baseq0     every base at the objects' quality
     smallq     objects whose box's long side is under 64 pixels get 10 quality points more
     full80     a full-resolution base and no object layers when the objects cover 80 % of the image
+               (fullNN: from NN %)
     base3      the base at 1/3 scale (not 1/4) below quality 85 and 50 % coverage
     baseup10   the base 10 quality points over the requested quality (objects keep theirs)
     tier5      tier offsets high 0, medium -5, low -10 (instead of 0, -10, -20)
@@ -38,6 +39,8 @@ photos. Variants (combine with ``+``; ``shipped`` names the settings classical.p
     svtiq      SVT-AV1 ``tune=3`` (its still-image tuning) for every raster
     svtvb      SVT-AV1 ``enable-variance-boost=1`` for every raster
     ctx10      every object's box grown by 10 % of its long side on each side before coding (more context)
+    aom        every raster coded by libaom (Pillow's AVIF encoder, speed 6, container stripped) not SVT-AV1
+    aombase    the base by libaom, object layers by SVT-AV1
     lanczos    the base (and every layer) enlarged with a Lanczos-4 filter instead of bicubic
 """
 
@@ -106,6 +109,17 @@ def apply(variant: str) -> None:
     classical.FINE_BASE_COVERAGE = 0.5 if "cov50" in parts else 0.3 if "cov30" in parts else 1.01  # 1.01: never
     plan_cov = lambda q, cov=0.0: (2, plan(q)[1]) if cov >= classical.FINE_BASE_COVERAGE else plan(q)  # noqa: E731
     av1.PRESET = 4 if "p4" in parts else 6
+    av1.ENCODER = "aom" if "aom" in parts else "svt"
+    base_layer = ORIGINAL.setdefault("base_layer", classical._base_layer)
+
+    def aom_base(*a, **k):
+        av1.ENCODER = "aom"
+        try:
+            return base_layer(*a, **k)
+        finally:
+            av1.ENCODER = "svt"
+
+    classical._base_layer = aom_base if "aombase" in parts else base_layer
     av1.SVT_PARAMS = "tune=3" if "svtiq" in parts else "enable-variance-boost=1" if "svtvb" in parts else ""
     classical.OBJECT_TARGET = ((64, 6.4) if "tgt2" in parts else (32, 1.6) if "tgthalf" in parts
                                else (16, 0.8) if "tgtq" in parts else (64, 3.2))
@@ -135,7 +149,8 @@ def apply(variant: str) -> None:
 
     def patched(pixels, requests, params, ref=None):
         h, w = pixels.shape[:2]
-        if "full80" in parts and requests and classical.coverage(requests, w, h) >= 0.8:
+        full = next((int(p[4:]) / 100 for p in parts if p.startswith("full") and p[4:].isdigit()), None)
+        if full is not None and requests and classical.coverage(requests, w, h) >= full:
             requests, params = [], params.model_copy(update={"full": True})
         if "tier5" in parts or "flat" in parts or "tier15" in parts:
             k = 0 if "flat" in parts else 0.5 if "tier5" in parts else 1.5
