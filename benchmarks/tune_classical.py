@@ -41,7 +41,7 @@ photos. Variants (combine with ``+``; ``shipped`` names the settings classical.p
     ctx10      every object's box grown by 10 % of its long side on each side before coding (more context)
     aom        every raster coded by libaom (Pillow's AVIF encoder, speed 6, container stripped) not SVT-AV1
     aombase    the base by libaom, object layers by SVT-AV1
-    lanczos    the base (and every layer) enlarged with a Lanczos-4 filter instead of bicubic
+    cubic      the base (and every layer) enlarged bicubic, as codec version 2, not Lanczos-4 (version 3)
 """
 
 from __future__ import annotations
@@ -169,17 +169,8 @@ def apply(variant: str) -> None:
         return encode(pixels, requests, params, ref)
 
     classical.encode = patched
-    from taskcodec.codec import raster
-    import cv2
-    resize = ORIGINAL.setdefault("resize", raster.resize)
-
-    def lanczos(pixels, width, height):
-        h, w = pixels.shape[:2]
-        if width * height > w * h:
-            return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LANCZOS4)
-        return resize(pixels, width, height)
-
-    raster.resize = classical.resize = lanczos if "lanczos" in parts else resize
+    enlarge = ORIGINAL.setdefault("enlarge_filter", classical.enlarge_filter)
+    classical.enlarge_filter = (lambda version: "cubic") if "cubic" in parts else enlarge
     decisions.RECALL_FLOOR_RATIO = 1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts else 0.5
 
 

@@ -2,8 +2,10 @@
 
 A payload is the low-overhead OBU stream of one 4:2:0 8-bit key frame (sequence header and frame
 OBUs) without its leading temporal delimiter, which ``decode_av1`` puts back. Sides SVT-AV1 cannot
-code are padded (``coded_size``) and cropped after decoding; a raster with a side over 16384 (SVT-AV1's
-limit) is cut into tiles, each an independent key frame prefixed by its varint length.
+code are padded (``coded_size``) and cropped after decoding; a raster wider than 16384 or taller than
+8704 (SVT-AV1's limits) is cut into tiles, each an independent key frame prefixed by its varint length.
+A *bare* payload (``bare=True``, classical codec version 3) leaves out each frame's sequence header
+when it is the one ``av1_obu.sequence_header`` rebuilds from the coded size.
 
 ``ENCODER = "aom"`` writes the same kind of payload with libaom instead (Pillow's AVIF encoder, the
 OBUs taken out of the file): any taskcodec decodes it. It is not shipped: on the training photos it
@@ -20,11 +22,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from taskcodec.codec import varint
+from taskcodec.codec import av1_obu, varint
 from taskcodec.errors import BitstreamError
 
 MIN_SIDE = 8  # SVT-AV1 refuses sides under 4; smaller rasters are edge-padded to this and cropped
-MAX_SIDE = 16384  # SVT-AV1's largest frame side; larger rasters are tiled
+MAX_WIDTH, MAX_HEIGHT = 16384, 8704  # SVT-AV1's largest frame (AV1 level 6); larger rasters are tiled
 PRESET = 6  # SVT-AV1 speed preset (0 slowest .. 13 fastest)
 ENCODER = "svt"  # "svt": SVT-AV1 through PyAV; "aom": libaom through Pillow's AVIF, container stripped
 AOM_SPEED = 6  # libaom's speed (0 slowest .. 10 fastest), as the AVIF anchor in ``taskcodec bench``
@@ -47,15 +49,15 @@ def coded_size(width: int, height: int) -> tuple[int, int]:
     return w, h
 
 
-def _cuts(side: int) -> list[tuple[int, int]]:
-    n = math.ceil(side / MAX_SIDE)
+def _cuts(side: int, most: int) -> list[tuple[int, int]]:
+    n = math.ceil(side / most)
     step = math.ceil(side / n)
     return [(i, min(side, i + step)) for i in range(0, side, step)]
 
 
 def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """The (x0, y0, x1, y1) tiles of a raster, row by row: one unless a side exceeds MAX_SIDE."""
-    return [(x0, y0, x1, y1) for y0, y1 in _cuts(height) for x0, x1 in _cuts(width)]
+    """The (x0, y0, x1, y1) tiles of a raster, row by row: one unless it exceeds MAX_WIDTH or MAX_HEIGHT."""
+    return [(x0, y0, x1, y1) for y0, y1 in _cuts(height, MAX_HEIGHT) for x0, x1 in _cuts(width, MAX_WIDTH)]
 
 
 def _boxes(data: bytes):
@@ -86,7 +88,12 @@ def _encode_tile_aom(pixels: np.ndarray, quality: int) -> bytes:
     return mdat[0]
 
 
-def _encode_tile(pixels: np.ndarray, quality: int) -> bytes:
+def _encode_tile(pixels: np.ndarray, quality: int, bare: bool) -> bytes:
+    data = _encode_frame(pixels, quality)
+    return av1_obu.bare(data, *coded_size(*pixels.shape[1::-1])) if bare else data
+
+
+def _encode_frame(pixels: np.ndarray, quality: int) -> bytes:
     import av
 
     h, w = pixels.shape[:2]
@@ -106,16 +113,21 @@ def _encode_tile(pixels: np.ndarray, quality: int) -> bytes:
     return data[len(TEMPORAL_DELIMITER):] if data.startswith(TEMPORAL_DELIMITER) else data
 
 
-def _decode_tile(data: bytes, w: int, h: int, what: str) -> np.ndarray:
+def _decode_tile(data: bytes, w: int, h: int, what: str, bare: bool) -> np.ndarray:
     import av
 
     pw, ph = coded_size(w, h)
+    if bare:
+        data = av1_obu.dress(data, pw, ph)
     try:
         cc = av.CodecContext.create("libdav1d", "r")
-        cc.options = {"max_frame_delay": "1"}
+        # A bare payload's frame size comes from the layer table alone; decoded strictly, a table that
+        # lies about it fails dav1d's checks of the tile data instead of giving a picture of the wrong size.
+        cc.options = {"max_frame_delay": "1", **({"strict": "strict"} if bare else {})}
         frames = [*cc.decode(av.Packet(TEMPORAL_DELIMITER + data)), *cc.decode(None)]
     except Exception as exc:  # PyAV raises its own error types on damaged data
-        raise BitstreamError(f"{what}: AV1 payload does not decode ({exc})") from None
+        at = f" at the layer table's {pw}x{ph}" if bare else ""
+        raise BitstreamError(f"{what}: AV1 payload does not decode{at} ({exc})") from None
     if len(frames) != 1:
         raise BitstreamError(f"{what}: AV1 payload holds {len(frames)} frames, not 1")
     if (frames[0].width, frames[0].height) != (pw, ph):
@@ -123,23 +135,23 @@ def _decode_tile(data: bytes, w: int, h: int, what: str) -> np.ndarray:
     return frames[0].to_ndarray(format="rgb24")[:h, :w]
 
 
-def encode_av1(pixels: np.ndarray, quality: int) -> bytes:
+def encode_av1(pixels: np.ndarray, quality: int, bare: bool = False) -> bytes:
     h, w = pixels.shape[:2]
     parts = tiles(w, h)
     if len(parts) == 1:
-        return _encode_tile(pixels, quality)
+        return _encode_tile(pixels, quality, bare)
     out = bytearray()
     for x0, y0, x1, y1 in parts:
-        tile = _encode_tile(pixels[y0:y1, x0:x1], quality)
+        tile = _encode_tile(pixels[y0:y1, x0:x1], quality, bare)
         out += varint.encode(len(tile)) + tile
     return bytes(out)
 
 
-def decode_av1(data: bytes, size: tuple[int, int], what: str) -> np.ndarray:
+def decode_av1(data: bytes, size: tuple[int, int], what: str, bare: bool = False) -> np.ndarray:
     w, h = size
     parts = tiles(w, h)
     if len(parts) == 1:
-        return np.ascontiguousarray(_decode_tile(data, w, h, what))
+        return np.ascontiguousarray(_decode_tile(data, w, h, what, bare))
     out = np.empty((h, w, 3), np.uint8)
     pos = 0
     for x0, y0, x1, y1 in parts:
@@ -149,7 +161,7 @@ def decode_av1(data: bytes, size: tuple[int, int], what: str) -> np.ndarray:
             raise BitstreamError(f"{what}: AV1 tile table is truncated") from None
         if pos + n > len(data):
             raise BitstreamError(f"{what}: AV1 tile table is truncated")
-        out[y0:y1, x0:x1] = _decode_tile(data[pos:pos + n], x1 - x0, y1 - y0, what)
+        out[y0:y1, x0:x1] = _decode_tile(data[pos:pos + n], x1 - x0, y1 - y0, what, bare)
         pos += n
     if pos != len(data):
         raise BitstreamError(f"{what}: {len(data) - pos} bytes after the last AV1 tile")

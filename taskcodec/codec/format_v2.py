@@ -38,6 +38,8 @@ MAX_ANNOTATION = 1 << 16
 SCHEMAS: dict[tuple[str, str], dict[str, tuple[tuple[str, int, int, bool], ...]]] = {
     ("classical", "2"): {"base": (("scale", 1, 1, False),),
                          "object": (("grid", 4, 1, False), ("scale16", 1, 1, False))},
+    ("classical", "3"): {"base": (("scale", 1, 1, False),),
+                         "object": (("grid", 4, 1, False), ("scale16", 1, 1, False))},
     ("learned", "1"): {"base": (("latent", 2, 1, False), ("hyper", 2, 1, False), ("scale", 1, 1, False)),
                        "object": (("rect", 4, 1, False), ("level", 1, 10000, True)),
                        "background": (("rect", 4, 1, False), ("level", 1, 10000, True))},

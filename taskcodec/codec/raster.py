@@ -16,9 +16,10 @@ from taskcodec.errors import BitstreamError
 FORMATS = {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG", "av1": "AV1"}
 
 
-def encode_raster(pixels: np.ndarray, fmt: str, quality: int) -> bytes:
+def encode_raster(pixels: np.ndarray, fmt: str, quality: int, bare: bool = False) -> bytes:
+    """``bare``: AV1 payloads leave out the sequence headers a decoder rebuilds (``av1_obu``)."""
     if fmt == "av1":
-        return encode_av1(pixels, quality)
+        return encode_av1(pixels, quality, bare)
     buf = io.BytesIO()
     img = Image.fromarray(np.ascontiguousarray(pixels))
     q = int(min(100, max(1, quality)))
@@ -33,12 +34,12 @@ def encode_raster(pixels: np.ndarray, fmt: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def decode_raster(data: bytes, fmt: str, size: tuple[int, int], what: str) -> np.ndarray:
+def decode_raster(data: bytes, fmt: str, size: tuple[int, int], what: str, bare: bool = False) -> np.ndarray:
     """Decode a layer raster, refusing anything but the declared format and size (checked before decoding)."""
     if not isinstance(fmt, str) or fmt not in FORMATS:
         raise BitstreamError(f"{what}: unknown raster format {fmt!r}")
     if fmt == "av1":
-        return decode_av1(data, size, what)
+        return decode_av1(data, size, what, bare)
     w, h = size
     try:
         with warnings.catch_warnings():
@@ -56,10 +57,14 @@ def decode_raster(data: bytes, fmt: str, size: tuple[int, int], what: str) -> np
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Area filter to shrink, bicubic to enlarge; identity when the size already matches."""
+ENLARGE = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def resize(pixels: np.ndarray, width: int, height: int, enlarge: str = "cubic") -> np.ndarray:
+    """Area filter to shrink, ``enlarge`` (bicubic or Lanczos-4, OpenCV's) to enlarge; identity when the
+    size already matches."""
     h, w = pixels.shape[:2]
     if (w, h) == (width, height):
         return pixels
-    interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_CUBIC
+    interp = cv2.INTER_AREA if width * height < w * h else ENLARGE[enlarge]
     return cv2.resize(pixels, (width, height), interpolation=interp)

@@ -117,7 +117,7 @@ def _reheader(data, **changes):
     ({"codec": "learned"}, "written by codec 'learned'"),
     ({"codec_version": "9"}, "codec version '9' is not supported"),
     ({"meta": {"scale16": 9999}}, "scale16 9999 is outside 16..64"),
-    ({"meta": {"scale16": 48}}, "the layer table says"),
+    ({"meta": {"scale16": 48}}, "does not decode at the layer table's"),  # bare payloads: the size is the table's
     ({"payload": b"\x0a\x0b" + bytes(40)}, "AV1 payload (does not decode|holds 0 frames)"),
     ({"settings": {"format": "bmp"}}, "unknown raster format"),
 ])
@@ -171,6 +171,21 @@ def test_a_v1_file_still_decodes_exactly():
     assert [(e.kind, e.label) for e in bs.layers] == [("base", "background"), ("object", "face"), ("object", "person")]
     dec = classical.decode(bs)
     assert (dec.pixels == np.asarray(Image.open(here / "v1_classical.decoded.png"))).all()
+
+
+def test_a_codec_version_2_stream_still_decodes_exactly():
+    """tests/data/v2_classical_c2.tcb was written by classical codec version 2 (commit a138a3b: every AV1
+    payload with its sequence header) from a crop of skimage's astronaut; its decode then is the .png."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    here = Path(__file__).resolve().parent.parent / "data"
+    bs = bsm.read(here / "v2_classical_c2.tcb")
+    assert bs.version == (2, 0) and bs.header.codec_version == "2"
+    assert all(p[:1] == b"\x0a" for p in bs.payloads)  # each starts with its sequence header OBU
+    dec = classical.decode(bs)
+    assert (dec.pixels == np.asarray(Image.open(here / "v2_classical_c2.decoded.png"))).all()
 
 
 def test_a_stream_written_by_one_process_decodes_identically_in_another(astronaut_pixels, tmp_path):
@@ -228,48 +243,30 @@ def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch)
     variant must be the codec as it ships, or the tuning table compares against something else."""
     import benchmarks.tune_classical as tune
     from taskcodec import decisions
-    from taskcodec.codec import av1, raster
+    from taskcodec.codec import av1
 
     knobs = ["base_plan", "object_scale16", "object_target", "encode", "OBJECT_TARGET", "FINE_BASE_COVERAGE",
-             "resize", "_base_layer"]
+             "enlarge_filter", "_base_layer"]
     for mod, name in [(classical, k) for k in knobs] + [(decisions, "RECALL_FLOOR_RATIO"), (av1, "PRESET"),
-                                                        (av1, "SVT_PARAMS"), (av1, "ENCODER"), (raster, "resize")]:
+                                                        (av1, "SVT_PARAMS"), (av1, "ENCODER")]:
         monkeypatch.setattr(mod, name, getattr(mod, name))  # restored after the test
-    resize = raster.resize
     cases = [(q, cov) for q in (1, 20, 35, 50, 70, 84, 85, 100) for cov in (0.0, 0.49, 0.5, 1.0)]
     rects = [(0, 0, w, h) for w, h in ((8, 8), (40, 200), (300, 120), (640, 480), (2000, 100))]
     shipped = ([classical.base_plan(q, c) for q, c in cases],
                [classical.object_scale16(r, q) for r in rects for q, _ in cases])
     base_layer = classical._base_layer
-    tune.apply("shipped+lanczos+svtvb+aom")
-    assert classical.resize is not resize and av1.SVT_PARAMS and av1.ENCODER == "aom"
+    assert classical.enlarge_filter(classical.CODEC_VERSION) == "lanczos"
+    tune.apply("shipped+cubic+svtvb+aom")
+    assert classical.enlarge_filter(classical.CODEC_VERSION) == "cubic" and av1.SVT_PARAMS and av1.ENCODER == "aom"
     tune.apply("shipped+aombase")
     assert classical._base_layer is not base_layer and av1.ENCODER == "svt"
     tune.apply("shipped")
     assert ([classical.base_plan(q, c) for q, c in cases],
             [classical.object_scale16(r, q) for r in rects for q, _ in cases]) == shipped
-    assert classical.resize is resize and raster.resize is resize and av1.SVT_PARAMS == "" and av1.ENCODER == "svt"
+    assert classical.enlarge_filter(classical.CODEC_VERSION) == "lanczos" and av1.SVT_PARAMS == "" and av1.ENCODER == "svt"
     assert classical._base_layer is base_layer
     tune.apply("cov50")
     assert classical.base_plan(35, 0.0) == (4, 25)  # a variant does change the knobs
     tune.apply("shipped+hiq")
     assert classical.object_scale16((0, 0, 400, 100), 50) == 57  # 400 / 112 pixels, as shipped
     assert classical.object_scale16((0, 0, 400, 100), 70) == 27  # 400 / 240 pixels, not 400 / 144
-
-
-@pytest.mark.parametrize("size", [(5, 3), (16, 65), (161, 119)])
-def test_libaom_payloads_decode_with_the_unchanged_av1_decoder(monkeypatch, size):
-    """``av1.ENCODER = "aom"`` (measured in benchmarks/tune_classical.py, not shipped) writes the OBUs out
-    of Pillow's AVIF file; they must be a raster any taskcodec decodes, at odd and padded sizes alike."""
-    from taskcodec.bench.metrics import psnr
-    from taskcodec.codec import av1
-
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    pixels = np.stack([xx * 255 // max(1, w - 1), yy * 255 // max(1, h - 1), (xx + yy) % 256], -1).astype(np.uint8)
-    monkeypatch.setattr(av1, "ENCODER", "aom")
-    data = av1.encode_av1(pixels, 60)
-    assert data[:1] == b"\x0a"  # a sequence header OBU first; the temporal delimiter and the AVIF boxes are gone
-    out = av1.decode_av1(data, size, "raster")
-    assert out.shape == (h, w, 3) and psnr(pixels, out) > 18  # 4:2:0 chroma limits a 5x3 rainbow to ~19 dB
-    assert av1.encode_av1(pixels, 60) == data  # one thread: the same bytes every time
