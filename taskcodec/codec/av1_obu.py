@@ -8,7 +8,7 @@ SVT-AV1 writes each raster as two OBUs, a sequence header (12-13 bytes) and a fr
 With the shipped encoder settings the sequence header is a function of the coded frame size alone
 (``sequence_header``: the AV1 spec's syntax, section 5.5, with SVT-AV1's choices written out), so a
 *bare* payload (classical codec version 3) stores only the frame OBU's content and the decoder rebuilds
-the rest: 14-16 bytes a layer that were bookkeeping. ``bare`` keeps a payload whole whenever SVT-AV1's
+the rest: 13-16 bytes a layer that were bookkeeping. ``bare`` keeps a payload whole whenever SVT-AV1's
 header is not exactly the rebuilt one, so rebuilding never changes what decodes.
 """
 
@@ -27,7 +27,7 @@ LEVELS = ((0, 147456, 2048, 1152), (1, 278784, 2816, 1584), (4, 665856, 4352, 24
           (8, 2359296, 6144, 3456), (12, 8912896, 8192, 4352), (16, 35651584, 16384, 8704))
 # The sequence header's bits after the frame size, SVT-AV1 4.x at preset 6: no frame ids, 64x64
 # superblocks, intra edge filter, inter-intra, warped motion, order hints (7 bits, ref frame mvs),
-# screen content tools and integer mv chosen per frame, CDEF; then enable_restoration (``RESTORATION``),
+# screen content tools and integer mv chosen per frame, CDEF; then enable_restoration (``restoration``),
 # then 8-bit 4:2:0 BT.601-unspecified limited range colour and no film grain.
 TOOLS = "000110101011111001"
 COLOUR = "00000000"
@@ -50,7 +50,8 @@ def sequence_header(width: int, height: int) -> bytes:
     """The sequence header OBU (header byte, size, payload) SVT-AV1 writes for a ``width`` x ``height`` key frame."""
     lvl = level(width, height)
     wb, hb = max(1, (width - 1).bit_length()), max(1, (height - 1).bit_length())
-    bits = "000" "0" "0" "0" "0" "00000" + f"{0:012b}" + f"{lvl:05b}" + ("0" if lvl > 7 else "")
+    # profile 0, not still_picture, no reduced header, no timing / display delay info, one operating point
+    bits = "000" "0" "0" "0" "0" "00000" + f"{0:012b}" + f"{lvl:05b}" + ("0" if lvl > 7 else "")  # idc, level, tier
     bits += f"{wb - 1:04b}{hb - 1:04b}" + f"{width - 1:0{wb}b}{height - 1:0{hb}b}"
     bits += TOOLS + ("1" if restoration(width, height) else "0") + COLOUR
     bits += "1" + "0" * (-(len(bits) + 1) % 8)  # trailing_bits

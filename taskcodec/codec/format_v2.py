@@ -35,11 +35,10 @@ HASH_BYTES = 4
 MAX_ANNOTATION = 1 << 16
 # (codec, codec version) -> kind -> ((meta key, count, divisor, signed), ...): a layer's geometry varints.
 # A value is stored as round(value * divisor); signed ones zigzag-coded (0, -1, 1, -2... -> 0, 1, 2, 3...).
+_CLASSICAL = {"base": (("scale", 1, 1, False),), "object": (("grid", 4, 1, False), ("scale16", 1, 1, False))}
 SCHEMAS: dict[tuple[str, str], dict[str, tuple[tuple[str, int, int, bool], ...]]] = {
-    ("classical", "2"): {"base": (("scale", 1, 1, False),),
-                         "object": (("grid", 4, 1, False), ("scale16", 1, 1, False))},
-    ("classical", "3"): {"base": (("scale", 1, 1, False),),
-                         "object": (("grid", 4, 1, False), ("scale16", 1, 1, False))},
+    ("classical", "2"): _CLASSICAL,
+    ("classical", "3"): _CLASSICAL,  # the same table; version 3 changed the payloads (bare AV1) and the filter
     ("learned", "1"): {"base": (("latent", 2, 1, False), ("hyper", 2, 1, False), ("scale", 1, 1, False)),
                        "object": (("rect", 4, 1, False), ("level", 1, 10000, True)),
                        "background": (("rect", 4, 1, False), ("level", 1, 10000, True))},
