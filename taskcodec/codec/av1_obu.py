@@ -8,7 +8,7 @@ SVT-AV1 writes each raster as two OBUs, a sequence header (12-13 bytes) and a fr
 With the shipped encoder settings the sequence header is a function of the coded frame size alone
 (``sequence_header``: the AV1 spec's syntax, section 5.5, with SVT-AV1's choices written out), so a
 *bare* payload (classical codec version 3) stores only the frame OBU's content and the decoder rebuilds
-the rest: 13-16 bytes a layer that were bookkeeping. ``bare`` keeps a payload whole whenever SVT-AV1's
+the rest: 13-17 bytes a layer that were bookkeeping. ``bare`` keeps a payload whole whenever SVT-AV1's
 header is not exactly the rebuilt one, so rebuilding never changes what decodes.
 """
 
