@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-TRAFFIC = {"person", "bicycle", "car", "motorcycle", "bus", "truck"}
+from benchmarks.tune_classical import TRAFFIC  # noqa: E402
 
 
 def main() -> None:

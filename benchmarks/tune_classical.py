@@ -80,12 +80,12 @@ def pseudo_ground_truth(paths, judge, teacher=None):
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(COCO80)]
     cat_ids = {c["name"]: c["id"] for c in cats}
     items, anns = [], []
+    every = policy_from_labels(list(COCO80), min_score=0.5)
     for i, p in enumerate(paths):
         px = load_image(p).pixels
         if teacher is None:
             dets = [d for d in judge.detect(px) if d.score >= 0.5]
         else:
-            every = policy_from_labels(list(COCO80), min_score=0.5)
             dets = [d for d in ground(px, every, teacher).detections if d.score >= 0.5]
         items.append(B.Item(i + 1, p.name, px, [(d.class_name, d.box) for d in dets]))
         for d in dets:
