@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--teacher", nargs="+",
                     default=["tflite:yolov8n_int8.tflite", "tiled:tflite:yolov8n_int8.tflite"])
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.3, 0.25])
+    ap.add_argument("--mosaic", action="store_true",
+                    help="sizes as in tune_classical.py --mosaic (each photo shrunk into a quarter of 640x480)")
     args = ap.parse_args()
     paths = sorted((get_settings().shared_dir / "data" / "train" / "coco").glob("*.jpg"))[-args.limit:]
     every = policy_from_labels(list(COCO80), min_score=min(args.thresholds))
@@ -41,8 +43,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for spec in args.teacher:
         teacher = get_backend(spec)
-        found = [(d.score, d.class_name in TRAFFIC, (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-                 for p in paths for d in ground(load_image(p).pixels, every, teacher).detections]
+        found = []
+        for p in paths:
+            px = load_image(p).pixels
+            s = min(320 / px.shape[1], 240 / px.shape[0]) if args.mosaic else 1.0
+            found += [(d.score, d.class_name in TRAFFIC, (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) * s * s)
+                      for d in ground(px, every, teacher).detections]
         for thr in args.thresholds:
             for name, traffic_only in (("all 80", False), ("traffic", True)):
                 areas = [a for s, t, a in found if s >= thr and (t or not traffic_only)]

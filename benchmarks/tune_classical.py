@@ -1,6 +1,7 @@
 """Tune the classical task stream on the training photos, not on the set `taskcodec bench` reports (issue 16).
 
     .venv/bin/python benchmarks/tune_classical.py [--limit 40] [--variants base8,base4,...] [--no-docs]
+        [--scenarios all,traffic] [--grounding SPEC] [--teacher SPEC] [--mosaic]
 
 The photos are the last N of ../shared/data/train/coco (the codec training set; no annotations), so
 the ground truth is the judge's own detections on the originals (YOLOv8n, score >= 0.5): mAP then
@@ -10,7 +11,10 @@ with ``--grounding SPEC``; the tables in docs/benchmarks.md before 2026-12-04 us
 qualities 20, 35, 50 and 70; the BD-rate is against Pillow AVIF (quality 15, 30, 50, 70) on the same
 photos. ``--teacher SPEC`` takes the ground truth from another detector's confident detections instead
 (``tiled:tflite:yolov8n_int8.tflite``: the judge on the whole image and on 2×2 tiles, which finds
-more of the small objects that COCO's annotators box and the judge alone misses). Variants (combine
+more of the small objects that COCO's annotators box and the judge alone misses). ``--mosaic`` codes
+640×480 mosaics of 4 photos each shrunk into a quarter, the ground truth found on the full-size
+originals: medium objects become small ones that the ground truth still holds, the case the plain
+photos' ground truth is blind to (benchmarks/pseudo_gt_sizes.py). Variants (combine
 with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq`` adds one to them):
 
     base8      the base at 1/8 scale below quality 40, 1/4 up to 85 (the first v2 plan)
@@ -43,6 +47,8 @@ with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq
     ctx10      every object's box grown by 10 % of its long side on each side before coding (more context)
     aom        every raster coded by libaom (Pillow's AVIF encoder, speed 6, container stripped) not SVT-AV1
     aombase    the base by libaom, object layers by SVT-AV1
+    smallfirst within a tier, objects coded smallest box first (not policy rank, then score), so a small
+               object inside a big one owns its pixels at its own finer scale
     cubic      the base (and every layer) enlarged bicubic, as codec version 2, not Lanczos-4 (version 3)
 """
 
@@ -56,6 +62,8 @@ import platform
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -67,19 +75,15 @@ AVIF = (15, 30, 50, 70)
 
 
 def pseudo_ground_truth(paths, judge, teacher=None):
-    """Items and a pycocotools COCO of the judge's confident detections on the originals (with ``teacher``,
-    a grounding backend, its detections instead, merged by ``ground``'s NMS)."""
-    from pycocotools.coco import COCO
-
+    """Items whose boxes are the judge's confident detections on the originals (with ``teacher``, a
+    grounding backend, its detections instead, merged by ``ground``'s NMS)."""
     from taskcodec.bench import run as B
     from taskcodec.domain.policy import policy_from_labels
     from taskcodec.grounding import ground
     from taskcodec.imageio import load_image
     from taskcodec.grounding.onnx import COCO80
 
-    cats = [{"id": i + 1, "name": n} for i, n in enumerate(COCO80)]
-    cat_ids = {c["name"]: c["id"] for c in cats}
-    items, anns = [], []
+    items = []
     every = policy_from_labels(list(COCO80), min_score=0.5)
     for i, p in enumerate(paths):
         px = load_image(p).pixels
@@ -88,16 +92,53 @@ def pseudo_ground_truth(paths, judge, teacher=None):
         else:
             dets = [d for d in ground(px, every, teacher).detections if d.score >= 0.5]
         items.append(B.Item(i + 1, p.name, px, [(d.class_name, d.box) for d in dets]))
-        for d in dets:
-            x0, y0, x1, y1 = d.box
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat_ids[d.class_name],
+    return items
+
+
+def mosaics(items, size=(640, 480)):
+    """Every 4 items as one ``size`` photo: each shrunk (Lanczos, aspect kept) into a quarter, grey
+    (114) around it, its boxes shrunk and moved with it. The boxes were found at full size, so a
+    medium object the judge saw well becomes a small one that the ground truth still holds, as
+    COCO's annotators box objects no detector at the photo's size sees."""
+    from PIL import Image
+
+    from taskcodec.bench import run as B
+
+    cw, ch = size[0] // 2, size[1] // 2
+    out = []
+    for k in range(len(items) // 4):
+        canvas = Image.new("RGB", size, (114, 114, 114))
+        boxes = []
+        for j, it in enumerate(items[4 * k:4 * k + 4]):
+            h, w = it.pixels.shape[:2]
+            s = min(cw / w, ch / h)
+            nw, nh = max(1, round(w * s)), max(1, round(h * s))
+            ox, oy = (j % 2) * cw + (cw - nw) // 2, (j // 2) * ch + (ch - nh) // 2
+            canvas.paste(Image.fromarray(it.pixels).resize((nw, nh), Image.Resampling.LANCZOS), (ox, oy))
+            boxes += [(c, (x0 * s + ox, y0 * s + oy, x1 * s + ox, y1 * s + oy)) for c, (x0, y0, x1, y1) in it.boxes]
+        out.append(B.Item(k + 1, f"mosaic{k + 1}", np.asarray(canvas), boxes))
+    return out
+
+
+def coco_of(items):
+    """A pycocotools COCO of the items' boxes, and the category ids by name."""
+    from pycocotools.coco import COCO
+
+    from taskcodec.grounding.onnx import COCO80
+
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(COCO80)]
+    cat_ids = {c["name"]: c["id"] for c in cats}
+    anns = []
+    for it in items:
+        for c, (x0, y0, x1, y1) in it.boxes:
+            anns.append({"id": len(anns) + 1, "image_id": it.id, "category_id": cat_ids[c],
                          "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0})
     gt = COCO()
     gt.dataset = {"images": [{"id": it.id, "width": it.pixels.shape[1], "height": it.pixels.shape[0]}
                              for it in items], "annotations": anns, "categories": cats}
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
-    return items, gt, cat_ids
+    return gt, cat_ids
 
 
 ORIGINAL: dict = {}
@@ -175,6 +216,10 @@ def apply(variant: str) -> None:
             params = params.model_copy(update={"quality_offset": {**offsets, **{t + "+": o + 10 for t, o in offsets.items()}}})
             requests = [r.model_copy(update={"tier": r.tier + "+"}) if max(r.box[2] - r.box[0], r.box[3] - r.box[1]) < 64
                         else r for r in requests]
+        if "smallfirst" in parts:
+            order = {"high": 0, "medium": 1, "low": 2}
+            requests = sorted(requests, key=lambda r: (order.get(r.tier.rstrip("+"), 3),
+                                                       (r.box[2] - r.box[0]) * (r.box[3] - r.box[1])))
         return encode(pixels, requests, params, ref)
 
     classical.encode = patched
@@ -193,6 +238,9 @@ def main() -> None:
     ap.add_argument("--teacher", default=None,
                     help="a grounding spec whose detections (score >= 0.5) on the originals are the ground truth "
                          "instead of the judge's, e.g. 'tiled:tflite:yolov8n_int8.tflite' (more small objects)")
+    ap.add_argument("--mosaic", action="store_true",
+                    help="code 640x480 mosaics of 4 photos at half size, the ground truth found at full size "
+                         "(small objects the ground truth still holds)")
     args = ap.parse_args()
 
     from taskcodec.domain.policy import policy_from_labels
@@ -204,7 +252,10 @@ def main() -> None:
 
     paths = sorted((get_settings().shared_dir / "data" / "train" / "coco").glob("*.jpg"))[-args.limit:]
     judge = get_backend("tflite:yolov8n_int8.tflite")
-    items, gt, cat_ids = pseudo_ground_truth(paths, judge, get_backend(args.teacher) if args.teacher else None)
+    items = pseudo_ground_truth(paths, judge, get_backend(args.teacher) if args.teacher else None)
+    if args.mosaic:
+        items = mosaics(items)
+    gt, cat_ids = coco_of(items)
     scenarios = {"all": COCO80, "traffic": TRAFFIC}
     policies = {s: policy_from_labels(list(labels), min_score=0.3) for s, labels in scenarios.items()}
     args.grounding = args.grounding or get_settings().grounding
