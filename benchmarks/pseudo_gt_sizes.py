@@ -1,6 +1,6 @@
 """How many of the tuning photos' pseudo ground-truth objects are small, medium and large (issue 16).
 
-    .venv/bin/python benchmarks/pseudo_gt_sizes.py [--limit 150] [--teacher SPEC ...]
+    .venv/bin/python benchmarks/pseudo_gt_sizes.py [--limit 150] [--teacher SPEC ...] [--thresholds T ...] [--mosaic]
 
 ``benchmarks/tune_classical.py`` has no annotations: its ground truth is a detector's confident boxes on
 the originals. COCO's annotators box every object they see, 41 % of them small (under 32×32 pixels),
