@@ -7,7 +7,7 @@ The photos are the last N of ../shared/data/train/coco (the codec training set; 
 the ground truth is the judge's own detections on the originals (YOLOv8n, score >= 0.5): mAP then
 says how much of what the judge saw in the original it still sees in the decoded image. Each variant
 codes the traffic task and the all-COCO task (the configured grounding at 0.3, as `taskcodec bench`; another
-with ``--grounding SPEC``; the tables in docs/benchmarks.md before 2026-12-04 used ``yolox``) at
+with ``--grounding SPEC``, or ``oracle`` for the ground truth's own boxes; the tables in docs/benchmarks.md before 2026-12-04 used ``yolox``) at
 qualities 20, 35, 50 and 70; the BD-rate is against Pillow AVIF (quality 15, 30, 50, 70) on the same
 photos. ``--teacher SPEC`` takes the ground truth from another detector's confident detections instead
 (``tiled:tflite:yolov8n_int8.tflite``: the judge on the whole image and on 2×2 tiles, which finds
@@ -234,7 +234,8 @@ def main() -> None:
     ap.add_argument("--variants", default="base8,base4,base4q20,base4+nofloor,base4+lowfloor,base4+p4")
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--scenarios", default="all,traffic")
-    ap.add_argument("--grounding", default=None, help="the grounding spec the task streams use (default: the configured)")
+    ap.add_argument("--grounding", default=None, help="the grounding spec the task streams use (default: the configured); 'oracle': "
+                         "the ground truth's boxes")
     ap.add_argument("--teacher", default=None,
                     help="a grounding spec whose detections (score >= 0.5) on the originals are the ground truth "
                          "instead of the judge's, e.g. 'tiled:tflite:yolov8n_int8.tflite' (more small objects)")
@@ -259,8 +260,11 @@ def main() -> None:
     scenarios = {"all": COCO80, "traffic": TRAFFIC}
     policies = {s: policy_from_labels(list(labels), min_score=0.3) for s, labels in scenarios.items()}
     args.grounding = args.grounding or get_settings().grounding
-    grounder = get_backend(args.grounding)
-    grounded = {s: {it.id: ground(it.pixels, policies[s], grounder) for it in items} for s in scenarios}
+    if args.grounding == "oracle":  # the ground truth's boxes, as the bench's oracle rows
+        grounded = {s: {it.id: B.oracle(it, scenarios[s]) for it in items} for s in scenarios}
+    else:
+        grounder = get_backend(args.grounding)
+        grounded = {s: {it.id: ground(it.pixels, policies[s], grounder) for it in items} for s in scenarios}
 
     def curve(coder, qualities, scens):
         out = {s: [] for s in scens}
