@@ -290,9 +290,11 @@ def main() -> None:
     apply("shipped")
     avif_pts = {s: ", ".join(f"{b:.3f}/{m:.3f}" for b, m, _ in avif[s]) for s in scenarios}
     body = "\n".join([
-        f"Command: `python benchmarks/tune_classical.py --limit {args.limit}` on {platform.machine()} with "
-        f"{os.cpu_count()} CPU cores: the last {len(items)} photos of ../shared/data/train/coco (the codec "
-        "training set, not coco-val158), ground truth = the judge's detections (score >= 0.5) on the originals, "
+        f"Command: `python benchmarks/tune_classical.py --limit {args.limit}{' --mosaic' if args.mosaic else ''}` on "
+        f"{platform.machine()} with {os.cpu_count()} CPU cores: the last {len(paths)} photos of "
+        "../shared/data/train/coco (the codec training set, not coco-val158)"
+        + (f", as {len(items)} mosaics of 4 at half size" if args.mosaic else "")
+        + ", ground truth = the judge's detections (score >= 0.5) on the originals, "
         f"grounding `{args.grounding}` at 0.3. Points are bpp/mAP at qualities 20, 35, 50, 70.", "",
         f"AVIF (quality 15, 30, 50, 70): all {avif_pts['all']}; traffic {avif_pts['traffic']}.", "",
         "| variant | BD-rate vs AVIF, all | points, all | BD-rate vs AVIF, traffic | points, traffic |",
