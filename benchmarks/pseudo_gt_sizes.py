@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.tune_classical import TRAFFIC  # noqa: E402
+from benchmarks.tune_classical import MOSAIC, TRAFFIC  # noqa: E402
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
         found = []
         for p in paths:
             px = load_image(p).pixels
-            s = min(320 / px.shape[1], 240 / px.shape[0]) if args.mosaic else 1.0
+            s = min(MOSAIC[0] / 2 / px.shape[1], MOSAIC[1] / 2 / px.shape[0]) if args.mosaic else 1.0
             found += [(d.score, d.class_name in TRAFFIC, (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) * s * s)
                       for d in ground(px, every, teacher).detections]
         for thr in args.thresholds:

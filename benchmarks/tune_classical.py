@@ -95,7 +95,10 @@ def pseudo_ground_truth(paths, judge, teacher=None):
     return items
 
 
-def mosaics(items, size=(640, 480)):
+MOSAIC = (640, 480)  # ``--mosaic``: the mosaic's size; each photo fits a quarter of it
+
+
+def mosaics(items, size=MOSAIC):
     """Every 4 items as one ``size`` photo: each shrunk (Lanczos, aspect kept) into a quarter, grey
     (114) around it, its boxes shrunk and moved with it. The boxes were found at full size, so a
     medium object the judge saw well becomes a small one that the ground truth still holds, as
