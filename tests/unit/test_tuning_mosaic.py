@@ -28,3 +28,12 @@ def test_mosaic_boxes_follow_their_pixels():
         assert r > 235 and g < 25 and b < 25  # the red block is where its box went
     gt, cat_ids = coco_of(out)
     assert len(gt.getAnnIds(imgIds=[1], catIds=[cat_ids["car"]])) == 4
+
+
+def test_size_ap_uses_cocos_area_classes():
+    from benchmarks.size_ap import size_class
+
+    assert size_class((0, 0, 31, 32)) == "small"
+    assert size_class((10, 10, 42, 42)) == "medium"
+    assert size_class((0, 0, 95, 97)) == "medium"
+    assert size_class((0, 0, 96, 96)) == "large"
