@@ -47,6 +47,7 @@ with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq
     ctx10      every object's box grown by 10 % of its long side on each side before coding (more context)
     aom        every raster coded by libaom (Pillow's AVIF encoder, speed 6, container stripped) not SVT-AV1
     aombase    the base by libaom, object layers by SVT-AV1
+    bigq       objects whose box's long side is 128 pixels or more get 10 quality points more
     smallfirst within a tier, objects coded smallest box first (not policy rank, then score), so a small
                object inside a big one owns its pixels at its own finer scale
     cubic      the base (and every layer) enlarged bicubic, as codec version 2, not Lanczos-4 (version 3)
@@ -218,6 +219,11 @@ def apply(variant: str) -> None:
             offsets = params.quality_offset
             params = params.model_copy(update={"quality_offset": {**offsets, **{t + "+": o + 10 for t, o in offsets.items()}}})
             requests = [r.model_copy(update={"tier": r.tier + "+"}) if max(r.box[2] - r.box[0], r.box[3] - r.box[1]) < 64
+                        else r for r in requests]
+        if "bigq" in parts:
+            offsets = params.quality_offset
+            params = params.model_copy(update={"quality_offset": {**offsets, **{t + "+": o + 10 for t, o in offsets.items()}}})
+            requests = [r.model_copy(update={"tier": r.tier + "+"}) if max(r.box[2] - r.box[0], r.box[3] - r.box[1]) >= 128
                         else r for r in requests]
         if "smallfirst" in parts:
             order = {"high": 0, "medium": 1, "low": 2}
