@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.tune_classical import TRAFFIC, apply, coco_of, mosaics, pseudo_ground_truth  # noqa: E402
+from benchmarks.tune_classical import TRAFFIC, apply, coco_of, grounded_items, mosaics, pseudo_ground_truth  # noqa: E402
 
 
 def size_class(box) -> str:
@@ -36,7 +36,7 @@ def main() -> None:
     from taskcodec.codec import bitstream, get_codec
     from taskcodec.decisions import decide, requests_for
     from taskcodec.domain.policy import policy_from_labels
-    from taskcodec.grounding import get_backend, ground
+    from taskcodec.grounding import get_backend
     from taskcodec.settings import get_settings
 
     ap = argparse.ArgumentParser()
@@ -50,11 +50,7 @@ def main() -> None:
     items = mosaics(pseudo_ground_truth(paths, judge))
     gt, cat_ids = coco_of(items)
     policy = policy_from_labels(list(TRAFFIC), min_score=0.3)
-    if args.grounding == "oracle":
-        grounded = {it.id: B.oracle(it, TRAFFIC) for it in items}
-    else:
-        backend = get_backend(args.grounding or get_settings().grounding)
-        grounded = {it.id: ground(it.pixels, policy, backend) for it in items}
+    grounded = grounded_items(items, args.grounding or get_settings().grounding, TRAFFIC, policy)
     codec = get_codec("classical")
     npix = sum(it.pixels.shape[0] * it.pixels.shape[1] for it in items)
 

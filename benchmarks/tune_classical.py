@@ -145,6 +145,18 @@ def coco_of(items):
     return gt, cat_ids
 
 
+def grounded_items(items, spec: str, labels, policy) -> dict:
+    """Each item's grounding by id: ``spec``'s backend under ``policy``, or with ``oracle`` the ground
+    truth's own boxes of ``labels`` (as the bench's oracle rows)."""
+    from taskcodec.bench import run as B
+    from taskcodec.grounding import get_backend, ground
+
+    if spec == "oracle":
+        return {it.id: B.oracle(it, labels) for it in items}
+    backend = get_backend(spec)
+    return {it.id: ground(it.pixels, policy, backend) for it in items}
+
+
 ORIGINAL: dict = {}
 SHIPPED = "cov50+tgthalf+baseq0"  # the variant whose settings classical.py ships
 
@@ -215,15 +227,12 @@ def apply(variant: str) -> None:
 
             requests = [r.model_copy(update={"box": grow(r.box, 0.1 * max(r.box[2] - r.box[0], r.box[3] - r.box[1]))})
                         for r in requests]
-        if "smallq" in parts:
+        boosted = {"smallq": lambda side: side < 64, "bigq": lambda side: side >= 128}
+        if boosted.keys() & parts:  # +10 quality points, as a "+" tier, for the boxes the variant names
             offsets = params.quality_offset
             params = params.model_copy(update={"quality_offset": {**offsets, **{t + "+": o + 10 for t, o in offsets.items()}}})
-            requests = [r.model_copy(update={"tier": r.tier + "+"}) if max(r.box[2] - r.box[0], r.box[3] - r.box[1]) < 64
-                        else r for r in requests]
-        if "bigq" in parts:
-            offsets = params.quality_offset
-            params = params.model_copy(update={"quality_offset": {**offsets, **{t + "+": o + 10 for t, o in offsets.items()}}})
-            requests = [r.model_copy(update={"tier": r.tier + "+"}) if max(r.box[2] - r.box[0], r.box[3] - r.box[1]) >= 128
+            requests = [r.model_copy(update={"tier": r.tier + "+"})
+                        if any(boosted[p](max(r.box[2] - r.box[0], r.box[3] - r.box[1])) for p in boosted.keys() & parts)
                         else r for r in requests]
         if "smallfirst" in parts:
             order = {"high": 0, "medium": 1, "low": 2}
@@ -257,7 +266,7 @@ def main() -> None:
     from taskcodec.bench import run as B
     from taskcodec.bench.metrics import bd_rate
     from taskcodec.settings import get_settings
-    from taskcodec.grounding import get_backend, ground
+    from taskcodec.grounding import get_backend
     from taskcodec.grounding.onnx import COCO80
 
     paths = sorted((get_settings().shared_dir / "data" / "train" / "coco").glob("*.jpg"))[-args.limit:]
@@ -269,11 +278,7 @@ def main() -> None:
     scenarios = {"all": COCO80, "traffic": TRAFFIC}
     policies = {s: policy_from_labels(list(labels), min_score=0.3) for s, labels in scenarios.items()}
     args.grounding = args.grounding or get_settings().grounding
-    if args.grounding == "oracle":  # the ground truth's boxes, as the bench's oracle rows
-        grounded = {s: {it.id: B.oracle(it, scenarios[s]) for it in items} for s in scenarios}
-    else:
-        grounder = get_backend(args.grounding)
-        grounded = {s: {it.id: ground(it.pixels, policies[s], grounder) for it in items} for s in scenarios}
+    grounded = {s: grounded_items(items, args.grounding, scenarios[s], policies[s]) for s in scenarios}
 
     def curve(coder, qualities, scens):
         out = {s: [] for s in scens}
