@@ -1,0 +1,99 @@
+"""The bench's image bootstrap: its mAP is pycocotools' own, and a weighted draw equals COCO on a set
+where each image really appears that many times."""
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+from taskcodec.bench.bootstrap import (MapBootstrap, bd_rate_draws, interval, resample_weights,
+                                       weighted_means)
+from taskcodec.bench.metrics import bd_rate
+
+
+def synthetic(n_images=24, seed=0):
+    """Ground truth in 3 classes (one crowd box per few images) and detections: most objects found with
+    jittered boxes, some missed, some false positives, random scores."""
+    rng = np.random.default_rng(seed)
+    images, anns, dets = [], [], []
+    for i in range(1, n_images + 1):
+        images.append({"id": i, "width": 640, "height": 480})
+        for _ in range(rng.integers(0, 6)):
+            c = int(rng.integers(1, 4))
+            x, y = rng.uniform(0, 500), rng.uniform(0, 380)
+            w, h = rng.uniform(8, 140), rng.uniform(8, 100)
+            crowd = int(rng.random() < 0.08)
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": c, "bbox": [x, y, w, h],
+                         "area": w * h, "iscrowd": crowd})
+            if rng.random() < 0.75:
+                j = rng.normal(0, 0.08 * max(w, h), 4)
+                dets.append({"image_id": i, "category_id": c, "bbox": [x + j[0], y + j[1], w + j[2], h + j[3]],
+                             "score": float(rng.random())})
+        for _ in range(rng.integers(0, 3)):
+            dets.append({"image_id": i, "category_id": int(rng.integers(1, 4)),
+                         "bbox": [rng.uniform(0, 500), rng.uniform(0, 380), 40, 30], "score": float(rng.random())})
+    return images, anns, dets
+
+
+def coco_eval(images, anns, dets):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": anns,
+                  "categories": [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(dets), "bbox")
+        ev.params.imgIds = [im["id"] for im in images]
+        ev.evaluate(), ev.accumulate(), ev.summarize()
+    return ev
+
+
+def test_unit_weights_give_pycocotools_map_exactly():
+    images, anns, dets = synthetic()
+    ev = coco_eval(images, anns, dets)
+    ids = [im["id"] for im in images][::-1]  # the caller's order need not be COCO's
+    assert MapBootstrap(ev, ids).ap(np.ones(len(ids))) == pytest.approx(ev.stats[0], abs=1e-12)
+
+
+def test_a_weighted_draw_equals_coco_on_the_images_repeated():
+    images, anns, dets = synthetic(seed=3)
+    ev = coco_eval(images, anns, dets)
+    ids = [im["id"] for im in images]
+    for w in resample_weights(len(ids), draws=3, seed=7):
+        # the same draw spelled out: image i appears w[i] times, each copy under a new id
+        rep_images, rep_anns, rep_dets = [], [], []
+        for im, times in zip(images, w):
+            for copy in range(times):
+                new = 1000 * (copy + 1) + im["id"]
+                rep_images.append({**im, "id": new})
+                for a in anns:
+                    if a["image_id"] == im["id"]:
+                        rep_anns.append({**a, "id": len(rep_anns) + 1, "image_id": new})
+                rep_dets += [{**d, "image_id": new} for d in dets if d["image_id"] == im["id"]]
+        expected = coco_eval(rep_images, rep_anns, rep_dets).stats[0]
+        assert MapBootstrap(ev, ids).ap(w) == pytest.approx(expected, abs=1e-9)
+        assert abs(expected - ev.stats[0]) > 1e-4  # the draw really is another sample
+
+
+def test_weights_are_resamples_of_the_same_size_and_repeatable():
+    w = resample_weights(50, draws=20, seed=1)
+    assert w.shape == (20, 50) and (w.sum(axis=1) == 50).all() and (w >= 0).all()
+    assert (w == resample_weights(50, draws=20, seed=1)).all() and not (w == resample_weights(50, 20, 2)).all()
+    assert weighted_means([1.0, 3.0], np.array([[1, 1], [2, 0]])).tolist() == [2.0, 1.0]
+
+
+def test_bd_rate_draws_and_their_interval():
+    rng = np.random.default_rng(0)
+    anchor_q = [0.2, 0.26, 0.30, 0.32]
+    anchor = [{"bpp": r, "mAP": q, "boot": {"bpp": list(r * (1 + 0.02 * rng.standard_normal(200))),
+                                             "mAP": [q] * 200}} for r, q in zip((0.2, 0.4, 0.8, 1.6), anchor_q)]
+    test = [{**p, "boot": {"bpp": [b / 2 for b in p["boot"]["bpp"]], "mAP": p["boot"]["mAP"]}} for p in anchor]
+    draws = bd_rate_draws(anchor, test, "mAP", bd_rate)
+    assert len(draws) == 200 and all(d == pytest.approx(-50.0, abs=1e-6) for d in draws)
+    assert bd_rate_draws(anchor, [{"bpp": 0.1, "mAP": 0.2}], "mAP", bd_rate) == []  # no draws stored
+    lo, hi = interval(list(np.linspace(-60, -20, 401)))
+    assert lo == pytest.approx(-59.0) and hi == pytest.approx(-21.0)
+    assert interval([None] * 3 + [1.0]) is None  # most draws gave no BD-rate
