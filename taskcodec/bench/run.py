@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from taskcodec.bench import bootstrap
 from taskcodec.bench.metrics import bd_rate, ms_ssim, psnr
 from taskcodec.codec import bitstream, get_codec
 from taskcodec.decisions import decide, requests_for
@@ -97,16 +98,19 @@ def judge_results(judge, item: Item, pixels: np.ndarray, cat_ids: dict[str, int]
     return out
 
 
-def coco_map(gt, results: list[dict], image_ids: list[int], cat_ids: list[int]) -> tuple[float, float]:
+def coco_map(gt, results: list[dict], image_ids: list[int], cat_ids: list[int],
+             weights: np.ndarray | None = None) -> tuple[float, float, list[float]]:
+    """mAP@[.5:.95], AP50 and, with ``weights`` (one row a bootstrap draw), each draw's mAP."""
     from pycocotools.cocoeval import COCOeval
 
     if not results:
-        return 0.0, 0.0
+        return 0.0, 0.0, [0.0] * (0 if weights is None else len(weights))
     with _COCO_LOCK, contextlib.redirect_stdout(io.StringIO()):  # redirect_stdout is process-wide
         ev = COCOeval(gt, gt.loadRes(results), "bbox")
         ev.params.imgIds, ev.params.catIds = image_ids, cat_ids
         ev.evaluate(), ev.accumulate(), ev.summarize()
-    return float(ev.stats[0]), float(ev.stats[1])
+    draws = [] if weights is None else bootstrap.coco_map_draws(ev, image_ids, weights)
+    return float(ev.stats[0]), float(ev.stats[1]), draws
 
 
 def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scenarios: dict[str, tuple]) -> dict:
@@ -114,6 +118,8 @@ def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scen
 
     A whole-image stream does not depend on the scenario, so it is coded and judged once and
     scored for every scenario (the judge's detections, filtered to each scenario's classes).
+    Each row's ``boot`` holds its bpp, PSNR and mAP in every bootstrap draw of the images
+    (``bootstrap.resample_weights``: the same draws for every point of the same images).
     """
     results, bpps, psnrs, ssims, enc = [], [], [], [], []
     total = overhead = 0
@@ -138,6 +144,9 @@ def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scen
         ssims.append(ms_ssim(decoded, it.pixels))
         if judge is not None:
             results.extend(judge_results(judge, it, decoded, cat_ids))
+    weights = bootstrap.resample_weights(len(items)) if len(items) > 1 else None
+    boot = {} if weights is None else {"bpp": [round(float(v), 5) for v in bootstrap.weighted_means(bpps, weights)],
+                                       "psnr": [round(float(v), 3) for v in bootstrap.weighted_means(psnrs, weights)]}
     rows = {}
     for scen, labels in scenarios.items():
         row = {"bpp": round(float(np.mean(bpps)), 5), "psnr": round(float(np.mean(psnrs)), 3),
@@ -145,24 +154,32 @@ def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scen
                "ms_ssim": round(float(np.mean(ssims)), 5), "seconds_per_image": round(float(np.mean(enc)), 4),
                "non_payload_share": round(overhead / total, 4) if overhead is not None and total else None}
         if judge is not None:
-            m, ap50 = coco_map(gt, results, [i.id for i in items], [cat_ids[c] for c in labels])
+            m, ap50, draws = coco_map(gt, results, [i.id for i in items], [cat_ids[c] for c in labels], weights)
             row.update(mAP=round(m, 4), AP50=round(ap50, 4))
+            if boot:
+                row["boot"] = {**boot, "mAP": draws}
+        elif boot:
+            row["boot"] = dict(boot)
         rows[scen] = row
     return rows
 
 
 def bd_table(points: list[dict], metric: str, scenario: str) -> list[dict]:
-    curves: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    """Every curve's BD-rate against AVIF and JPEG, with its 95 % bootstrap interval (``ci95``, None
+    when the points carry no draws or most draws give no BD-rate)."""
+    curves: dict[tuple[str, str], list[dict]] = {}
     for p in points:
         if p["scenario"] == scenario and p.get(metric) is not None:
-            curves.setdefault((p["codec"], p["mode"]), []).append((p["bpp"], p[metric]))
+            curves.setdefault((p["codec"], p["mode"]), []).append(p)
     out = []
     for anchor in ("avif", "jpeg"):
         base = curves.get((anchor, "whole"))
         for (codec, mode), pts in sorted(curves.items()):
             if (codec, mode) == (anchor, "whole") or base is None:
                 continue
-            v = bd_rate(base, pts)
+            v = bd_rate([(p["bpp"], p[metric]) for p in base], [(p["bpp"], p[metric]) for p in pts])
+            ci = bootstrap.interval(bootstrap.bd_rate_draws(base, pts, metric, bd_rate))
             out.append({"scenario": scenario, "codec": codec, "mode": mode, "anchor": anchor, "quality_metric": metric,
-                        "bd_rate_percent": None if v is None else round(v, 2)})
+                        "bd_rate_percent": None if v is None else round(v, 2),
+                        "ci95": None if ci is None else [round(ci[0], 2), round(ci[1], 2)]})
     return out

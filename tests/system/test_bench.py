@@ -86,7 +86,20 @@ def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path, m
         assert bpps == sorted(bpps)
     assert (out / "results.csv").read_text().count("\n") == len(res["points"]) + 1
     assert (out / "all_mAP.png").is_file() and (out / "kodak_psnr.png").is_file()
-    assert "BD-rate vs AVIF" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "BD-rate vs AVIF" in summary and "95 % interval" in summary
+    # every point's bootstrap draws: kept out of results.json, one entry a point, the same count everywhere
+    assert all("boot" not in p for p in res["points"])
+    draws = json.loads((out / "draws.json").read_text())
+    assert len(draws) == len(res["points"])
+    key = "traffic|taskcodec-classical|task|50"
+    n = len(draws[key]["bpp"])
+    assert n == 400 and all(len(d["bpp"]) == n for d in draws.values())
+    assert all(len(d["mAP"]) == n for k, d in draws.items() if not k.startswith("kodak|"))
+    point = next(p for p in res["points"] if "|".join(str(p[f]) for f in ("scenario", "codec", "mode", "setting")) == key)
+    assert min(draws[key]["bpp"]) <= point["bpp"] <= max(draws[key]["bpp"])
+    for b in res["bd_rates"]:  # an interval, where there is one, is ordered
+        assert b["ci95"] is None or b["ci95"][0] <= b["ci95"][1]
     assert res["workers"] == 2  # points ran concurrently: each must still use its own scenario's regions
     from taskcodec.domain.policy import policy_from_labels
     from taskcodec.bench import run as B
