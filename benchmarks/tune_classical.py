@@ -246,6 +246,33 @@ def apply(variant: str) -> None:
     decisions.RECALL_FLOOR_RATIO = 1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts else 0.5
 
 
+def points_text(rows) -> str:
+    return ", ".join(f"{r['bpp']:.3f}/{r['mAP']:.3f}" for r in rows)
+
+
+def bd_cell(anchor, rows, first) -> str:
+    """The BD-rate of ``rows`` against ``anchor`` with its 95 % bootstrap interval and, for every variant
+    after the first of the run, the paired interval of its difference from the first (``first``: the
+    first variant's name and rows), over the same image draws."""
+    from taskcodec.bench.bootstrap import bd_rate_draws, interval
+    from taskcodec.bench.metrics import bd_rate
+
+    bd = bd_rate([(r["bpp"], r["mAP"]) for r in anchor], [(r["bpp"], r["mAP"]) for r in rows])
+    if bd is None:
+        return "n/a"
+    draws = bd_rate_draws(anchor, rows, "mAP", bd_rate)
+    ci = interval(draws)
+    text = f"{bd:+.1f} %" + (f" ({ci[0]:+.1f} to {ci[1]:+.1f})" if ci else "")
+    name, base = first
+    if base is not rows:
+        diff = [a - b for a, b in zip(draws, bd_rate_draws(anchor, base, "mAP", bd_rate))
+                if a is not None and b is not None]
+        ci = interval(diff) if len(diff) >= len(draws) / 2 else None
+        if ci:
+            text += f"; vs {name}: {ci[0]:+.1f} to {ci[1]:+.1f}"
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=40)
@@ -264,7 +291,6 @@ def main() -> None:
 
     from taskcodec.domain.policy import policy_from_labels
     from taskcodec.bench import run as B
-    from taskcodec.bench.metrics import bd_rate
     from taskcodec.settings import get_settings
     from taskcodec.grounding import get_backend
     from taskcodec.grounding.onnx import COCO80
@@ -281,28 +307,27 @@ def main() -> None:
     grounded = {s: grounded_items(items, args.grounding, scenarios[s], policies[s]) for s in scenarios}
 
     def curve(coder, qualities, scens):
+        """Per scenario, the rows of ``B.run_point`` (bpp, mAP and their bootstrap draws) at each quality."""
         out = {s: [] for s in scens}
         for q in qualities:
             rows = B.run_point(items, lambda it, q=q: coder(it, q), judge, gt, cat_ids, {s: scenarios[s] for s in scens})
             for s in scens:
-                out[s].append((rows[s]["bpp"], rows[s]["mAP"], rows[s]["seconds_per_image"]))
+                out[s].append(rows[s])
         return out
 
     avif = curve(lambda it, q: B.whole_image(it.pixels, "AVIF", q), AVIF, list(scenarios))
-    lines = []
+    lines, first = [], {}
     for variant in args.variants.split(","):
         apply(variant)
         cells = []
         for s in args.scenarios.split(","):
             c = curve(lambda it, q, s=s: B.taskcodec_stream(it.pixels, grounded[s][it.id], policies[s], q),
                       QUALITIES, [s])[s]
-            bd = bd_rate([p[:2] for p in avif[s]], [p[:2] for p in c])
-            pts = ", ".join(f"{b:.3f}/{m:.3f}" for b, m, _ in c)
-            cells += [f"{bd:+.1f} %" if bd is not None else "n/a", pts]
-            print(variant, s, cells[-2], pts, flush=True)
+            cells += [bd_cell(avif[s], c, first.setdefault(s, (variant, c))), points_text(c)]
+            print(variant, s, cells[-2], cells[-1], flush=True)
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     apply("shipped")
-    avif_pts = {s: ", ".join(f"{b:.3f}/{m:.3f}" for b, m, _ in avif[s]) for s in scenarios}
+    avif_pts = {s: points_text(avif[s]) for s in scenarios}
     body = "\n".join([
         f"Command: `python benchmarks/tune_classical.py --limit {args.limit}{' --mosaic' if args.mosaic else ''}` on "
         f"{platform.machine()} with {os.cpu_count()} CPU cores: the last {len(paths)} photos of "
@@ -318,7 +343,9 @@ def main() -> None:
         "preset 6; the module "
         "docstring says what each variant changes. 40 photos and a pseudo ground truth make these curves noisy "
         "and not monotonic (mAP can drop from one quality to the next), and a BD-rate over such curves swings "
-        "with single points: read the points, not only the BD-rates.",
+        "with single points: read the points, not only the BD-rates. In brackets, each BD-rate's 95 % interval "
+        "over bootstrap resamples of the photos and, after the first variant, the interval of its paired "
+        "difference from the first variant's (the same draws): a difference whose interval spans 0 is noise.",
     ])
     if not args.no_docs:
         write_section("tune-classical", "Tuning the classical task stream on training photos (issue 16)", body)
