@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
 from taskcodec.bench.metrics import bpp_at_share
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"  # this checkout's, for benchmarks/
@@ -32,11 +34,15 @@ def write_outputs(result: dict, out: Path) -> None:
     from taskcodec.imageio import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
-    # every point's bootstrap draws in a file of their own, keyed as the points are listed
-    draws = {f"{p['scenario']}|{p['codec']}|{p['mode']}|{p['setting']}": p["boot"]
-             for p in result["points"] if p.get("boot")}
-    points = [{k: v for k, v in p.items() if k != "boot"} for p in result["points"]]
-    atomic_write_bytes(out / "results.json", json.dumps({**result, "points": points}, indent=2).encode())
+    # the bootstrap draws in a file of their own: every point's, keyed as the points are listed, and
+    # every BD-rate's, keyed as the BD-rates are
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "boot"} for r in rows]  # noqa: E731
+    draws = {"points": {"|".join(str(p[k]) for k in ("scenario", "codec", "mode", "setting")): p["boot"]
+                        for p in result["points"] if p.get("boot")},
+             "bd_rates": {"|".join(r[k] for k in ("scenario", "codec", "mode", "anchor")): r["boot"]
+                          for r in result["bd_rates"] if r.get("boot")}}
+    atomic_write_bytes(out / "results.json", json.dumps(
+        {**result, "points": strip(result["points"]), "bd_rates": strip(result["bd_rates"])}, indent=2).encode())
     atomic_write_bytes(out / "draws.json", json.dumps(draws, separators=(",", ":")).encode())
     cols = ["scenario", "codec", "mode", "setting", "bpp", "mAP", "AP50", "psnr", "psnr_objects", "ms_ssim",
             "seconds_per_image", "non_payload_share"]
@@ -148,11 +154,14 @@ def _draws(result: dict) -> int:
 def verdict(row: dict, target: float) -> str:
     """Whether a BD-rate row meets ``target`` (percent, lower is better), as its interval allows:
     it holds when the whole 95 % interval is at or under the target, does not hold when the whole
-    interval is over it, and is undecided when the interval spans it (or was not measured)."""
+    interval is over it, and is undecided when the interval spans it. The share of the bootstrap draws
+    at or under the target says which way an undecided one leans."""
     v, ci = row.get("bd_rate_percent"), row.get("ci95")
     if v is None:
         return "not measurable"
-    text = f"{v:+.1f} %" + (f" (95 % interval {ci[0]:+.1f} to {ci[1]:+.1f})" if ci else "")
+    draws = [d for d in row.get("boot") or [] if d is not None]
+    share = f"; at or under the target in {np.mean(np.array(draws) <= target):.0%} of the draws" if draws else ""
+    text = f"{v:+.1f} %" + (f" (95 % interval {ci[0]:+.1f} to {ci[1]:+.1f}{share})" if ci else "")
     if ci is None:
         return f"{text}, {'holds' if v <= target else 'does not hold'} (no interval)"
     if ci[1] <= target:

@@ -166,7 +166,8 @@ def run_point(items: list[Item], coder, judge, gt, cat_ids: dict[str, int], scen
 
 def bd_table(points: list[dict], metric: str, scenario: str) -> list[dict]:
     """Every curve's BD-rate against AVIF and JPEG, with its 95 % bootstrap interval (``ci95``, None
-    when the points carry no draws or most draws give no BD-rate)."""
+    when the points carry no draws or most draws give no BD-rate) and its value in every draw (``boot``,
+    None where that draw's curves do not overlap)."""
     curves: dict[tuple[str, str], list[dict]] = {}
     for p in points:
         if p["scenario"] == scenario and p.get(metric) is not None:
@@ -178,8 +179,10 @@ def bd_table(points: list[dict], metric: str, scenario: str) -> list[dict]:
             if (codec, mode) == (anchor, "whole") or base is None:
                 continue
             v = bd_rate([(p["bpp"], p[metric]) for p in base], [(p["bpp"], p[metric]) for p in pts])
-            ci = bootstrap.interval(bootstrap.bd_rate_draws(base, pts, metric, bd_rate))
+            draws = bootstrap.bd_rate_draws(base, pts, metric, bd_rate)
+            ci = bootstrap.interval(draws)
             out.append({"scenario": scenario, "codec": codec, "mode": mode, "anchor": anchor, "quality_metric": metric,
                         "bd_rate_percent": None if v is None else round(v, 2),
-                        "ci95": None if ci is None else [round(ci[0], 2), round(ci[1], 2)]})
+                        "ci95": None if ci is None else [round(ci[0], 2), round(ci[1], 2)],
+                        "boot": [None if d is None else round(d, 2) for d in draws]})
     return out

@@ -90,8 +90,10 @@ def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path, m
     assert "BD-rate vs AVIF" in summary and "95 % interval" in summary
     # every point's bootstrap draws: kept out of results.json, one entry a point, the same count everywhere
     assert all("boot" not in p for p in res["points"])
-    draws = json.loads((out / "draws.json").read_text())
+    every = json.loads((out / "draws.json").read_text())
+    draws = every["points"]
     assert len(draws) == len(res["points"])
+    assert all("boot" not in b for b in res["bd_rates"]) and len(every["bd_rates"]) == len(res["bd_rates"])
     key = "traffic|taskcodec-classical|task|50"
     n = len(draws[key]["bpp"])
     assert n == 400 and all(len(d["bpp"]) == n for d in draws.values())

@@ -97,3 +97,16 @@ def test_bd_rate_draws_and_their_interval():
     lo, hi = interval(list(np.linspace(-60, -20, 401)))
     assert lo == pytest.approx(-59.0) and hi == pytest.approx(-21.0)
     assert interval([None] * 3 + [1.0]) is None  # most draws gave no BD-rate
+
+
+def test_a_target_holds_only_when_the_whole_interval_is_under_it():
+    from taskcodec.bench.report import verdict
+
+    row = {"bd_rate_percent": -45.0, "ci95": [-60.0, -41.0], "boot": [-60.0, -50.0, -45.0, -41.0]}
+    assert verdict(row, -40).endswith(", holds") and "in 100% of the draws" in verdict(row, -40)
+    assert verdict({**row, "ci95": [-38.0, -30.0]}, -40).endswith(", does not hold")
+    spans = verdict({**row, "ci95": [-60.0, -20.0], "boot": [-60.0, -45.0, -30.0, None, -20.0]}, -40)
+    assert "undecided" in spans and "met by the point estimate" in spans
+    assert "in 50% of the draws" in spans  # of the draws that gave a BD-rate
+    assert verdict({"bd_rate_percent": None}, -40) == "not measurable"
+    assert verdict({"bd_rate_percent": -41.0, "ci95": None}, -40) == "-41.0 %, holds (no interval)"
