@@ -2,6 +2,7 @@
 where each image really appears that many times."""
 
 import contextlib
+import re
 import io
 
 import numpy as np
@@ -110,3 +111,28 @@ def test_a_target_holds_only_when_the_whole_interval_is_under_it():
     assert "in 50% of the draws" in spans  # of the draws that gave a BD-rate
     assert verdict({"bd_rate_percent": None}, -40) == "not measurable"
     assert verdict({"bd_rate_percent": -41.0, "ci95": None}, -40) == "-41.0 %, holds (no interval)"
+
+
+def test_bd_pairs_reads_a_bench_folder_and_pairs_the_draws(tmp_path, monkeypatch, capsys):
+    import json
+
+    from benchmarks import bd_pairs
+
+    a = [-50.0, -40.0, -30.0, None]
+    b = [-45.0, -33.0, -26.0, -20.0]  # b is 4 to 7 points worse than a in every draw where both exist
+    (tmp_path / "draws.json").write_text(json.dumps({"points": {}, "bd_rates": {
+        "traffic|taskcodec-classical|task|avif": a, "traffic|taskcodec-classical|oracle|avif": b}}))
+    (tmp_path / "results.json").write_text(json.dumps({"bd_rates": [
+        {"scenario": "traffic", "codec": "taskcodec-classical", "mode": "task", "anchor": "avif", "bd_rate_percent": -41.0},
+        {"scenario": "traffic", "codec": "taskcodec-classical", "mode": "oracle", "anchor": "avif", "bd_rate_percent": -33.0}]}))
+    monkeypatch.setattr("sys.argv", ["bd_pairs", str(tmp_path), "traffic", "taskcodec-classical/task",
+                                     "taskcodec-classical/oracle", "--target", "-40"])
+    bd_pairs.main()
+    out = capsys.readouterr().out
+    assert "taskcodec-classical/task: -41.0 %" in out and "at or under -40 % in 67% of 3 draws" in out
+    assert "at or under -40 % in 25% of 4 draws" in out  # the second curve: -45 only
+    diff = out.splitlines()[-1]
+    assert "median -5.0 points" in diff and "spans 0" not in diff
+    monkeypatch.setattr("sys.argv", ["bd_pairs", str(tmp_path), "all", "taskcodec-classical/task", "avif"])
+    with pytest.raises(SystemExit, match=re.escape("no BD-rate draws for 'all|taskcodec-classical|task|avif'")):
+        bd_pairs.main()
