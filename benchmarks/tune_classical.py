@@ -24,6 +24,7 @@ with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq
     cov30      the same from 30 % coverage
     nofloor    no recall floor (only objects at or over the threshold are sent)
     lowfloor   the recall floor at a third of the threshold instead of half
+    floor4     the recall floor at a quarter of the threshold
     p4         SVT-AV1 preset 4 instead of 6 (slower, smaller)
     tgt2       objects' target long side 64 + 6.4 q instead of 64 + 3.2 q (big objects less downscaled)
     tgthalf    the target 32 + 1.6 q (big objects more downscaled)
@@ -243,7 +244,8 @@ def apply(variant: str) -> None:
     classical.encode = patched
     enlarge = ORIGINAL.setdefault("enlarge_filter", classical.enlarge_filter)
     classical.enlarge_filter = (lambda version: "cubic") if "cubic" in parts else enlarge
-    decisions.RECALL_FLOOR_RATIO = 1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts else 0.5
+    decisions.RECALL_FLOOR_RATIO = (1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts
+                                   else 1 / 4 if "floor4" in parts else 0.5)
 
 
 def points_text(rows) -> str:
