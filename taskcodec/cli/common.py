@@ -22,6 +22,14 @@ console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 100_000
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 100_000)
 
 
+def rule(title: str = "") -> None:
+    """A section rule on stdout: the terminal's width, or 100 columns off a terminal (where the console is
+    100,000 wide so tables are never cut, and a full-width rule would be 100,000 characters)."""
+    from rich.rule import Rule
+
+    console.print(Rule(title), width=None if sys.stdout.isatty() else 100)
+
+
 def _version(value: bool) -> None:
     if value:
         import taskcodec

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from taskcodec.cli.common import _fail, _progress, app, console, print_reports
+from taskcodec.cli.common import _fail, _progress, app, console, print_reports, rule
 from taskcodec.errors import TaskcodecError
 
 DEMO_IMAGES = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
@@ -46,11 +46,11 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
     out = Path(out)
     images = demo_images()
     policy = stages.plan_task(task)
-    console.rule(f"[bold]task[/]: {task}")
+    rule(f"[bold]task[/]: {task}")
     console.print("policy: " + ", ".join(f"{l.name} ({l.importance:.2f})" for l in policy.labels)
                   + f"  [{policy.provenance.source}, policy #{policy.policy_id}]")
 
-    console.rule("compress (Prefect flow)")
+    rule("compress (Prefect flow)")
     from taskcodec.flows import run_compress, run_decode
 
     with _progress(len(images), "compress"):
@@ -60,7 +60,7 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
     with _progress(len(ok), "decode"):
         run_decode([r.bitstream for r in ok], str(out / "decoded"), overwrite=True)  # the demo owns its folder
 
-    console.rule(f"bytes and PSNR against whole-image codecs at quality {quality}")
+    rule(f"bytes and PSNR against whole-image codecs at quality {quality}")
     t = Table("image", "sent", "taskcodec B", "JPEG B", "AVIF B", "vs AVIF",
               "PSNR objects tc/jpeg/avif dB", "PSNR whole tc/jpeg/avif dB")
     audits, extras = [], {}
@@ -80,7 +80,7 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
                                  f"PSNR in transmitted regions (taskcodec/JPEG/AVIF): {'/'.join(map(_fmt, obj))} dB.")
     console.print(t)
 
-    console.rule("what was sent, and why")
+    rule("what was sent, and why")
     for a in audits:
         console.print(f"[bold]{escape(Path(a.image.path).name)}[/] ({a.encoding.bytes:,} bytes)")
         for d in a.decisions:
@@ -91,7 +91,7 @@ def run_demo(out: Path, task: str, quality: int, console) -> int:
                       intro=f"Policy #{policy.policy_id}: " + ", ".join(f"{l.name} ({l.importance:.2f})"
                                                                         for l in policy.labels), extras=extras,
                       overwrite=True)
-    console.rule("outputs")
+    rule("outputs")
     console.print(f"bitstreams: {out / 'bitstreams'}\ndecoded images + masks: {out / 'decoded'}\naudit page: {page}\n"
                   f"explain one: taskcodec why {ok[0].bitstream if ok else '<file.tcb>'}")
     return failed

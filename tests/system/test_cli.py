@@ -143,6 +143,8 @@ def test_demo_runs_offline_and_explains_everything(tmp_path):
     assert page.count("<section>") == 6 and "not_in_policy" in page and "in_policy" in page
     assert page.count("Whole-image JPEG q60") == 6  # each image compared with what users would pick instead
     assert "what was sent, and why" in r.stdout
+    rules = [line for line in r.stdout.splitlines() if line.startswith("─")]
+    assert rules and max(map(len, rules)) <= 100  # piped: a section rule is not 100,000 characters wide
 
 
 def test_compress_full_codes_whole_images_without_a_task(prefect_server, home, astronaut, tmp_path):
