@@ -52,6 +52,7 @@ with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq
     smallfirst within a tier, objects coded smallest box first (not policy rank, then score), so a small
                object inside a big one owns its pixels at its own finer scale
     cubic      the base (and every layer) enlarged bicubic, as codec version 2, not Lanczos-4 (version 3)
+    shrinkl    every raster shrunk with Pillow's antialiased Lanczos-3, not OpenCV's area filter (encoder only)
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ def apply(variant: str) -> None:
     classical.FINE_BASE_COVERAGE = 0.5 if "cov50" in parts else 0.3 if "cov30" in parts else 1.01  # 1.01: never
     plan_cov = lambda q, cov=0.0: (2, plan(q)[1]) if cov >= classical.FINE_BASE_COVERAGE else plan(q)  # noqa: E731
     av1.PRESET = 4 if "p4" in parts else 6
+    classical.SHRINK = "lanczos" if "shrinkl" in parts else "area"
     av1.ENCODER = "aom" if "aom" in parts else "svt"
     base_layer = ORIGINAL.setdefault("base_layer", classical._base_layer)
 

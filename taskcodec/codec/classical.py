@@ -69,6 +69,7 @@ def raster_format(fmt: str) -> str:
 # Tuned on training photos (benchmarks/tune_classical.py, docs/benchmarks.md "Tuning"), not on coco-val158:
 FINE_BASE_COVERAGE = 0.5  # objects covering at least this share of the image get a 1/2-scale base
 OBJECT_TARGET = (32, 1.6)  # an object's crop longer than a + b * quality pixels is coded downscaled
+SHRINK = "area"  # the encoder's downscaling filter (raster.resize); decoders only enlarge
 
 
 def enlarge_filter(version: str) -> str:
@@ -140,7 +141,7 @@ def object_geometry(grid, scale16: int, taken: np.ndarray) -> Geometry | None:
 def _base_layer(pixels: np.ndarray, factor: int, quality: int, fmt: str) -> tuple[LayerEntry, bytes, np.ndarray]:
     h, w = pixels.shape[:2]
     sw, sh = max(1, math.ceil(w / factor)), max(1, math.ceil(h / factor))
-    payload = encode_raster(resize(pixels, sw, sh), fmt, quality, bare=True)
+    payload = encode_raster(resize(pixels, sw, sh, shrink=SHRINK), fmt, quality, bare=True)
     entry = entry_for(payload, index=0, kind="base", label="background", quality=quality, meta={"scale": factor})
     prediction = resize(decode_raster(payload, fmt, (sw, sh), "base layer", bare=True), w, h,
                         enlarge_filter(CODEC_VERSION))
@@ -155,10 +156,10 @@ def _object_raster(pixels, prediction, g: Geometry, predict: bool) -> np.ndarray
     if not predict:
         raster = pixels[cy0:cy1, cx0:cx1].copy()
         raster[~own] = pred[~own]
-        return resize(raster, *g.size)
+        return resize(raster, *g.size, shrink=SHRINK)
     residual = pixels[cy0:cy1, cx0:cx1].astype(np.float32) - pred.astype(np.float32)
     residual[~own] = 0
-    small = resize(residual, *g.size)
+    small = resize(residual, *g.size, shrink=SHRINK)
     return np.clip(np.rint(small + GREY), 0, 255).astype(np.uint8)
 
 

@@ -60,11 +60,26 @@ def decode_raster(data: bytes, fmt: str, size: tuple[int, int], what: str, bare:
 ENLARGE = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 
 
-def resize(pixels: np.ndarray, width: int, height: int, enlarge: str = "cubic") -> np.ndarray:
-    """Area filter to shrink, ``enlarge`` (bicubic or Lanczos-4, OpenCV's) to enlarge; identity when the
-    size already matches."""
+def _shrink_lanczos(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((width, height), Image.LANCZOS))
+    planes = pixels[..., None] if pixels.ndim == 2 else pixels
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c], dtype=np.float32), "F")
+                      .resize((width, height), Image.LANCZOS)) for c in range(planes.shape[2])]
+    res = np.stack(out, axis=-1).astype(pixels.dtype if pixels.dtype != np.uint8 else np.float32)
+    if pixels.dtype == np.uint8:
+        res = np.clip(np.rint(res), 0, 255).astype(np.uint8)
+    return res[..., 0] if pixels.ndim == 2 else res
+
+
+def resize(pixels: np.ndarray, width: int, height: int, enlarge: str = "cubic", shrink: str = "area") -> np.ndarray:
+    """``shrink`` (OpenCV's area filter, or ``lanczos``: Pillow's antialiased Lanczos-3) to shrink,
+    ``enlarge`` (bicubic or Lanczos-4, OpenCV's) to enlarge; identity when the size already matches."""
     h, w = pixels.shape[:2]
     if (w, h) == (width, height):
         return pixels
-    interp = cv2.INTER_AREA if width * height < w * h else ENLARGE[enlarge]
-    return cv2.resize(pixels, (width, height), interpolation=interp)
+    if width * height < w * h:
+        if shrink == "lanczos":
+            return _shrink_lanczos(pixels, width, height)
+        return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(pixels, (width, height), interpolation=ENLARGE[enlarge])

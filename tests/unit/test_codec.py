@@ -270,3 +270,17 @@ def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch)
     tune.apply("shipped+hiq")
     assert classical.object_scale16((0, 0, 400, 100), 50) == 57  # 400 / 112 pixels, as shipped
     assert classical.object_scale16((0, 0, 400, 100), 70) == 27  # 400 / 240 pixels, not 400 / 144
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_both_shrink_filters_keep_a_flat_raster_flat_and_the_sizes_asked_for(dtype):
+    from taskcodec.codec.raster import resize
+
+    flat = np.full((37, 51, 3), 90, dtype)
+    for shrink in ("area", "lanczos"):
+        out = resize(flat, 13, 10, shrink=shrink)
+        assert out.shape == (10, 13, 3) and out.dtype == dtype
+        assert np.abs(out.astype(np.float32) - 90).max() < 0.5, shrink
+    ramp = np.tile(np.linspace(-80, 80, 51, dtype=np.float32), (37, 1))[..., None].repeat(3, -1)
+    lanczos = resize(ramp.astype(dtype) if dtype == np.float32 else np.uint8(ramp + 100), 13, 10, shrink="lanczos")
+    assert np.all(np.diff(lanczos[5, :, 0].astype(np.float32)) > 0)  # a ramp stays a rising ramp
