@@ -61,15 +61,15 @@ ENLARGE = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 
 
 def _shrink_lanczos(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Pillow's antialiased Lanczos-3: 8-bit RGB directly, anything else plane by plane in 32-bit float."""
     if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
         return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((width, height), Image.LANCZOS))
-    planes = pixels[..., None] if pixels.ndim == 2 else pixels
-    out = [np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c], dtype=np.float32), "F")
-                      .resize((width, height), Image.LANCZOS)) for c in range(planes.shape[2])]
-    res = np.stack(out, axis=-1).astype(pixels.dtype if pixels.dtype != np.uint8 else np.float32)
+    planes = pixels.reshape(*pixels.shape[:2], -1).astype(np.float32)
+    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c]), "F")
+                               .resize((width, height), Image.LANCZOS)) for c in range(planes.shape[2])], -1)
     if pixels.dtype == np.uint8:
-        res = np.clip(np.rint(res), 0, 255).astype(np.uint8)
-    return res[..., 0] if pixels.ndim == 2 else res
+        out = np.clip(np.rint(out), 0, 255)
+    return out.astype(pixels.dtype).reshape(height, width, *pixels.shape[2:])
 
 
 def resize(pixels: np.ndarray, width: int, height: int, enlarge: str = "cubic", shrink: str = "area") -> np.ndarray:
