@@ -25,6 +25,7 @@ from PIL import Image
 from taskcodec.bench import bootstrap
 from taskcodec.bench.metrics import bd_rate, ms_ssim, psnr
 from taskcodec.codec import bitstream, get_codec
+from taskcodec.errors import TaskcodecError
 from taskcodec.decisions import decide, requests_for
 from taskcodec.imageio import load_image
 from taskcodec.grounding.base import Detection, GroundingResult
@@ -36,6 +37,29 @@ SCENARIOS = {
 }
 ANCHORS = {"jpeg": (10, 25, 50, 75), "webp": (10, 30, 55, 80), "avif": (15, 30, 50, 70)}
 TC_QUALITIES = (20, 35, 50, 70)
+QUALITY_RANGE = {"jpeg": (1, 95), "webp": (0, 100), "avif": (0, 100)}  # Pillow's; taskcodec codecs: 1..100
+
+
+def operating_points(specs: list[str], codecs: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """The settings every curve is measured at: ``ANCHORS`` and ``TC_QUALITIES`` unless a spec
+    ``NAME=Q,Q,...`` (``NAME`` an anchor or one of ``codecs``) gives a curve its own. Each curve needs at
+    least 2 distinct settings (a BD-rate interpolates between them); they are measured in rising order."""
+    points = {**ANCHORS, **{c: TC_QUALITIES for c in codecs}}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        if not sep or name not in points:
+            raise TaskcodecError(f"--qualities {spec!r}: expected NAME=Q,Q,... with NAME one of "
+                                 f"{', '.join(points)}")
+        try:
+            qs = sorted({int(v) for v in values.split(",") if v.strip()})
+        except ValueError:
+            raise TaskcodecError(f"--qualities {spec!r}: the settings must be whole numbers") from None
+        lo, hi = QUALITY_RANGE.get(name, (1, 100))
+        if len(qs) < 2 or not lo <= qs[0] <= qs[-1] <= hi:
+            raise TaskcodecError(f"--qualities {spec!r}: give {name} at least 2 distinct settings in {lo}..{hi}")
+        points[name] = tuple(qs)
+    return points
 _COCO_LOCK = threading.Lock()
 
 

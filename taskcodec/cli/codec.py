@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -26,6 +27,13 @@ def bench(
                                         "file (developers: docs/benchmarks.md). Otherwise only --out is written."),
     workers: int = typer.Option(2, "--workers", min=1, help="Operating points measured at a time (threads); "
                                 "1 gives the cleanest seconds per image."),
+    qualities: Optional[List[str]] = typer.Option(None, "--qualities", metavar="NAME=Q,Q,...",
+                                                  help="One curve's settings (NAME: jpeg, webp, avif or a codec of "
+                                                  "--codecs), e.g. avif=10,15,20,30; repeat for more curves. "
+                                                  "Default: 4 per curve (jpeg 10..75, webp 10..80, avif 15..70, "
+                                                  "taskcodec 20..70)."),
+    docs_section: str = typer.Option("bench", "--docs-section", help="The --docs section to write (its marker "
+                                     "key): another key keeps the default run's section."),
 ) -> None:
     """Rate-accuracy curves and BD-rates of taskcodec against JPEG, WebP and AVIF (a Prefect flow)."""
     from taskcodec.errors import require_extra
@@ -46,8 +54,13 @@ def bench(
     if grounding == judge:
         err.print("[yellow]warning:[/] the judge is the grounding detector: the result flatters taskcodec")
     names = tuple(c.strip() for c in codecs.split(",") if c.strip())
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", docs_section):
+        _fail(TaskcodecError(f"--docs-section {docs_section!r}: a marker key is lower-case letters, digits, - and _"))
     try:
+        from taskcodec.bench.run import operating_points
         from taskcodec.codec import get_codec
+
+        points = operating_points(list(qualities or []), names)
 
         for c in names:
             if get_codec(c).CODEC_ID == "learned":
@@ -64,7 +77,7 @@ def bench(
     try:
         with _progress(None, "bench: operating points"):
             result = bench_flow(str(images), str(annotations), str(kodak), str(out), grounding, judge, limit,
-                                codecs=names, workers=workers)
+                                codecs=names, workers=workers, qualities=points)
     except TaskcodecError as exc:
         _fail(exc, 1)
     import sys as _sys
@@ -75,7 +88,8 @@ def bench(
     if docs is not None:
         from taskcodec.bench.report import write_section
 
-        write_section("bench", "Rate-accuracy benchmark", md + f"\n\nPlots and every point: `{out}/`.", docs)
+        title = "Rate-accuracy benchmark" + ("" if docs_section == "bench" else f" ({docs_section})")
+        write_section(docs_section, title, md + f"\n\nPlots and every point: `{out}/`.", docs)
     console.print(md)
 
 

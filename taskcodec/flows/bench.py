@@ -26,23 +26,28 @@ point_t = task(B.run_point, name="bench-point", cache_policy=NO_CACHE)
 
 def bench_flow(images: str, annotations: str, kodak: str | None, out: str, grounding: str, judge: str,
                limit: int | None = None, grounding_threshold: float = 0.3,
-               codecs: tuple[str, ...] = ("classical", "learned"), workers: int = 2) -> dict:
-    """Run the bench with ``workers`` operating points at a time (threads; torch gets its share of the cores)."""
+               codecs: tuple[str, ...] = ("classical", "learned"), workers: int = 2,
+               qualities: dict[str, tuple[int, ...]] | None = None) -> dict:
+    """Run the bench with ``workers`` operating points at a time (threads; torch gets its share of the cores).
+    ``qualities``: each curve's settings (``taskcodec.bench.run.operating_points``; its defaults when None)."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads // workers))  # the worker threads start with this count
     try:
         runner = ThreadPoolTaskRunner(max_workers=workers)
+        qualities = qualities or B.operating_points([], codecs)
         return _bench_flow.with_options(task_runner=runner)(images, annotations, kodak, out, grounding, judge,
-                                                            limit, grounding_threshold, codecs, workers)
+                                                            limit, grounding_threshold, codecs, workers,
+                                                            {k: list(v) for k, v in qualities.items()})
     finally:
         torch.set_num_threads(threads)
 
 
 @flow(name="bench")
 def _bench_flow(images: str, annotations: str, kodak: str | None, out: str, grounding: str, judge: str,
-                limit: int | None, grounding_threshold: float, codecs: tuple[str, ...], workers: int) -> dict:
+                limit: int | None, grounding_threshold: float, codecs: tuple[str, ...], workers: int,
+                qualities: dict[str, list[int]]) -> dict:
     t_start = time.perf_counter()
     gt, items = B.load_coco(Path(images), Path(annotations), limit)
     cat_ids = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
@@ -60,11 +65,11 @@ def _bench_flow(images: str, annotations: str, kodak: str | None, out: str, grou
 
     def whole_streams(measure) -> None:
         """Every codec on whole images, each point coded once and scored by ``measure`` for its scenarios."""
-        for name, qs in B.ANCHORS.items():
-            for q in qs:
+        for name in B.ANCHORS:
+            for q in qualities[name]:
                 add(name, "whole", q, measure(lambda it, f=name.upper(), q=q: B.whole_image(it.pixels, f, q)))
         for codec in codecs:
-            for q in B.TC_QUALITIES:
+            for q in qualities[codec]:
                 add(f"taskcodec-{codec}", "whole", q, measure(
                     lambda it, q=q, c=codec: B.taskcodec_stream(it.pixels, None, None, q, c)))
 
@@ -74,7 +79,7 @@ def _bench_flow(images: str, annotations: str, kodak: str | None, out: str, grou
         policy = policy_from_labels(list(labels), min_score=grounding_threshold)
         grounded = {it.id: ground(it.pixels, policy, grounder) for it in items}
         for codec in codecs:
-            for q in B.TC_QUALITIES:
+            for q in qualities[codec]:
                 # the points run later, in worker threads: bind this scenario's values now
                 add(f"taskcodec-{codec}", "task", q, point(
                     lambda it, q=q, c=codec, g=grounded, pol=policy: B.taskcodec_stream(it.pixels, g[it.id], pol, q, c),
@@ -101,7 +106,7 @@ def _bench_flow(images: str, annotations: str, kodak: str | None, out: str, grou
     result = {
         "command": "taskcodec " + " ".join(sys.argv[1:]) if sys.argv and "taskcodec" in sys.argv[0] else "bench",
         "images": len(items), "codecs": list(codecs), "workers": workers, "grounding": grounding, "judge": judge,
-        "grounding_threshold": grounding_threshold,
+        "grounding_threshold": grounding_threshold, "qualities": qualities,
         "ceiling": ceilings, "points": points, "bd_rates": bd, "seconds": round(time.perf_counter() - t_start, 1),
         "versions": {p: version(p) for p in ("taskcodec", "pillow", "onnxruntime", "ai-edge-litert", "pycocotools")},
         "machine": f"{platform.machine()}, Python {platform.python_version()}",

@@ -63,9 +63,13 @@ def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path, m
     monkeypatch.setenv("TASKCODEC_SHARED_DIR", str(get_settings().shared_path))  # absolute, before leaving the repo
     get_settings.cache_clear()
     monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(app, ["bench", "--limit", "2", "--out", str(out)])
+    doc = out / "doc.md"
+    r = CliRunner().invoke(app, ["bench", "--limit", "2", "--out", str(out), "--qualities", "webp=55,10",
+                                 "--docs", str(doc), "--docs-section", "bench-webp2"])
     assert r.exit_code == 0, r.output
     assert {p.name for p in tmp_path.iterdir()} <= {"bench", "home"}  # nothing outside --out (no ./docs)
+    text = doc.read_text()  # its own section, so the default run's stays
+    assert "<!-- bench-webp2:start -->\n## Rate-accuracy benchmark (bench-webp2)" in text and "<!-- bench:" not in text
     assert "issue 7" not in r.output
     res = json.loads((out / "results.json").read_text())
     kinds = {(p["scenario"], p["codec"], p["mode"]) for p in res["points"]}
@@ -77,6 +81,10 @@ def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path, m
     whole = {p["scenario"]: p["bpp"] for p in res["points"] if (p["codec"], p["setting"]) == ("avif", 50)}
     assert whole["all"] == whole["traffic"]  # a whole-image stream is coded once, judged per scenario
     assert len([p for p in res["points"] if p["codec"] == "jpeg" and p["scenario"] == "all"]) >= 4
+    # --qualities: the WebP curve at its 2 settings, in rising order; every other curve at its defaults
+    assert [p["setting"] for p in res["points"] if p["codec"] == "webp" and p["scenario"] == "all"] == [10, 55]
+    assert res["qualities"] == {"jpeg": [10, 25, 50, 75], "webp": [10, 55], "avif": [15, 30, 50, 70],
+                                "classical": [20, 35, 50, 70], "learned": [20, 35, 50, 70]}
     assert all(p["bpp"] > 0 and 0 <= p.get("mAP", 0) <= 1 for p in res["points"])
     assert {b["anchor"] for b in res["bd_rates"]} == {"avif", "jpeg"} and res["ceiling"]["all"]["mAP"] > 0
     # rate ordering inside each curve: a higher setting costs more bits
