@@ -1,7 +1,7 @@
 """Tune the classical task stream on the training photos, not on the set `taskcodec bench` reports (issue 16).
 
     .venv/bin/python benchmarks/tune_classical.py [--limit 40] [--variants base8,base4,...] [--no-docs]
-        [--scenarios all,traffic] [--grounding SPEC] [--teacher SPEC] [--mosaic]
+        [--scenarios all,traffic] [--grounding SPEC] [--teacher SPEC] [--mosaic] [--qualities avif=Q,Q,...]
 
 The photos are the last N of ../shared/data/train/coco (the codec training set; no annotations), so
 the ground truth is the judge's own detections on the originals (YOLOv8n, score >= 0.5): mAP then
@@ -9,7 +9,7 @@ says how much of what the judge saw in the original it still sees in the decoded
 codes the traffic task and the all-COCO task (the configured grounding at 0.3, as `taskcodec bench`; another
 with ``--grounding SPEC``, or ``oracle`` for the ground truth's own boxes; the tables in docs/benchmarks.md before 2026-12-04 used ``yolox``) at
 qualities 20, 35, 50 and 70; the BD-rate is against Pillow AVIF (quality 15, 30, 50, 70) on the same
-photos. ``--teacher SPEC`` takes the ground truth from another detector's confident detections instead
+photos (``--qualities classical=...`` and ``avif=...`` measure other grids, as ``taskcodec bench``). ``--teacher SPEC`` takes the ground truth from another detector's confident detections instead
 (``tiled:tflite:yolov8n_int8.tflite``: the judge on the whole image and on 2×2 tiles, which finds
 more of the small objects that COCO's annotators box and the judge alone misses). ``--mosaic`` codes
 640×480 mosaics of 4 photos each shrunk into a quarter, the ground truth found on the full-size
@@ -73,8 +73,6 @@ sys.path.insert(0, str(ROOT))
 from taskcodec.bench.report import write_section  # noqa: E402
 
 TRAFFIC = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
-QUALITIES = (20, 35, 50, 70)
-AVIF = (15, 30, 50, 70)
 
 
 def pseudo_ground_truth(paths, judge, teacher=None):
@@ -288,6 +286,9 @@ def main() -> None:
     ap.add_argument("--teacher", default=None,
                     help="a grounding spec whose detections (score >= 0.5) on the originals are the ground truth "
                          "instead of the judge's, e.g. 'tiled:tflite:yolov8n_int8.tflite' (more small objects)")
+    ap.add_argument("--qualities", action="append", default=[], metavar="NAME=Q,Q,...",
+                    help="the settings of the AVIF curve (avif=...) or the variants' (classical=...), as "
+                         "`taskcodec bench --qualities`; default 15, 30, 50, 70 and 20, 35, 50, 70")
     ap.add_argument("--mosaic", action="store_true",
                     help="code 640x480 mosaics of 4 photos at half size, the ground truth found at full size "
                          "(small objects the ground truth still holds)")
@@ -295,6 +296,15 @@ def main() -> None:
 
     from taskcodec.domain.policy import policy_from_labels
     from taskcodec.bench import run as B
+    from taskcodec.errors import TaskcodecError
+
+    try:
+        grid = B.operating_points(args.qualities, ("classical",))
+    except TaskcodecError as exc:
+        raise SystemExit(f"error: {exc}")
+    if {spec.partition("=")[0].strip() for spec in args.qualities} - {"avif", "classical"}:
+        raise SystemExit("error: --qualities: this script measures only the avif and classical curves")
+    avif_q, tc_q = grid["avif"], grid["classical"]
     from taskcodec.settings import get_settings
     from taskcodec.grounding import get_backend
     from taskcodec.grounding.onnx import COCO80
@@ -319,14 +329,14 @@ def main() -> None:
                 out[s].append(rows[s])
         return out
 
-    avif = curve(lambda it, q: B.whole_image(it.pixels, "AVIF", q), AVIF, list(scenarios))
+    avif = curve(lambda it, q: B.whole_image(it.pixels, "AVIF", q), avif_q, list(scenarios))
     lines, first = [], {}
     for variant in args.variants.split(","):
         apply(variant)
         cells = []
         for s in args.scenarios.split(","):
             c = curve(lambda it, q, s=s: B.taskcodec_stream(it.pixels, grounded[s][it.id], policies[s], q),
-                      QUALITIES, [s])[s]
+                      tc_q, [s])[s]
             cells += [bd_cell(avif[s], c, first.setdefault(s, (variant, c))), points_text(c)]
             print(variant, s, cells[-2], cells[-1], flush=True)
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
@@ -338,8 +348,8 @@ def main() -> None:
         "../shared/data/train/coco (the codec training set, not coco-val158)"
         + (f", as {len(items)} mosaics of 4 at half size" if args.mosaic else "")
         + ", ground truth = the judge's detections (score >= 0.5) on the originals, "
-        f"grounding `{args.grounding}` at 0.3. Points are bpp/mAP at qualities 20, 35, 50, 70.", "",
-        f"AVIF (quality 15, 30, 50, 70): all {avif_pts['all']}; traffic {avif_pts['traffic']}.", "",
+        f"grounding `{args.grounding}` at 0.3. Points are bpp/mAP at qualities {', '.join(map(str, tc_q))}.", "",
+        f"AVIF (quality {', '.join(map(str, avif_q))}): all {avif_pts['all']}; traffic {avif_pts['traffic']}.", "",
         "| variant | BD-rate vs AVIF, all | points, all | BD-rate vs AVIF, traffic | points, traffic |",
         "|---|---|---|---|---|", *lines, "",
         f"The shipped settings are `{SHIPPED}` (a 1/2-scale base from 50 % coverage, the base at the requested "
