@@ -36,7 +36,7 @@ def bench_flow(images: str, annotations: str, kodak: str | None, out: str, groun
     torch.set_num_threads(max(1, threads // workers))  # the worker threads start with this count
     try:
         runner = ThreadPoolTaskRunner(max_workers=workers)
-        qualities = qualities or B.operating_points([], codecs)
+        qualities = {**B.operating_points([], codecs), **(qualities or {})}  # a curve not named keeps its 4
         return _bench_flow.with_options(task_runner=runner)(images, annotations, kodak, out, grounding, judge,
                                                             limit, grounding_threshold, codecs, workers,
                                                             {k: list(v) for k, v in qualities.items()})
