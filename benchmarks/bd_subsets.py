@@ -17,24 +17,20 @@ per COCO scenario, its 95 % interval and the share of draws at or under the scen
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from taskcodec.bench import run as B
+from taskcodec.bench.report import read_points
 from taskcodec.errors import TaskcodecError
 
 
 def load_points(out: Path) -> tuple[dict, list[dict]]:
-    """A run's results and its points, each with its bootstrap draws back under ``boot``."""
     try:
-        res = json.loads((out / "results.json").read_text())
-        draws = json.loads((out / "draws.json").read_text())["points"]
+        return read_points(out)
     except (OSError, KeyError, ValueError) as exc:
         raise SystemExit(f"{out}: not a bench output folder with results.json and draws.json ({exc})")
-    key = lambda p: "|".join(str(p[f]) for f in ("scenario", "codec", "mode", "setting"))  # noqa: E731
-    return res, [{**p, "boot": draws.get(key(p))} for p in res["points"]]
 
 
 def keep_only(points: list[dict], specs: list[str], codecs: tuple[str, ...]) -> list[dict]:

@@ -30,6 +30,19 @@ def write_section(key: str, title: str, body: str, doc: Path = DOC) -> None:
     doc.write_text(text)
 
 
+def point_key(p: dict) -> str:
+    """A point's key in ``draws.json``: scenario|codec|mode|setting."""
+    return "|".join(str(p[k]) for k in ("scenario", "codec", "mode", "setting"))
+
+
+def read_points(out: Path) -> tuple[dict, list[dict]]:
+    """What ``write_outputs`` wrote to ``out``: the results, and their points with each one's bootstrap
+    draws back under ``boot`` (None where it has none)."""
+    result = json.loads((out / "results.json").read_text())
+    draws = json.loads((out / "draws.json").read_text())["points"]
+    return result, [{**p, "boot": draws.get(point_key(p))} for p in result["points"]]
+
+
 def write_outputs(result: dict, out: Path) -> None:
     from taskcodec.imageio import atomic_write_bytes
 
@@ -37,8 +50,7 @@ def write_outputs(result: dict, out: Path) -> None:
     # the bootstrap draws in a file of their own: every point's, keyed as the points are listed, and
     # every BD-rate's, keyed as the BD-rates are
     strip = lambda rows: [{k: v for k, v in r.items() if k != "boot"} for r in rows]  # noqa: E731
-    draws = {"points": {"|".join(str(p[k]) for k in ("scenario", "codec", "mode", "setting")): p["boot"]
-                        for p in result["points"] if p.get("boot")},
+    draws = {"points": {point_key(p): p["boot"] for p in result["points"] if p.get("boot")},
              "bd_rates": {"|".join(r[k] for k in ("scenario", "codec", "mode", "anchor")): r["boot"]
                           for r in result["bd_rates"] if r.get("boot")}}
     atomic_write_bytes(out / "results.json", json.dumps(

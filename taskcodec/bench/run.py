@@ -25,8 +25,8 @@ from PIL import Image
 from taskcodec.bench import bootstrap
 from taskcodec.bench.metrics import bd_rate, ms_ssim, psnr
 from taskcodec.codec import bitstream, get_codec
-from taskcodec.errors import TaskcodecError
 from taskcodec.decisions import decide, requests_for
+from taskcodec.errors import TaskcodecError
 from taskcodec.imageio import load_image
 from taskcodec.grounding.base import Detection, GroundingResult
 from taskcodec.grounding.onnx import COCO80
@@ -37,6 +37,7 @@ SCENARIOS = {
 }
 ANCHORS = {"jpeg": (10, 25, 50, 75), "webp": (10, 30, 55, 80), "avif": (15, 30, 50, 70)}
 TC_QUALITIES = (20, 35, 50, 70)
+_COCO_LOCK = threading.Lock()
 QUALITY_RANGE = {"jpeg": (1, 95), "webp": (0, 100), "avif": (0, 100)}  # Pillow's; taskcodec codecs: 1..100
 
 
@@ -60,7 +61,6 @@ def operating_points(specs: list[str], codecs: tuple[str, ...]) -> dict[str, tup
             raise TaskcodecError(f"--qualities {spec!r}: give {name} at least 2 distinct settings in {lo}..{hi}")
         points[name] = tuple(qs)
     return points
-_COCO_LOCK = threading.Lock()
 
 
 @dataclass

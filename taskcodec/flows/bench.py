@@ -29,7 +29,8 @@ def bench_flow(images: str, annotations: str, kodak: str | None, out: str, groun
                codecs: tuple[str, ...] = ("classical", "learned"), workers: int = 2,
                qualities: dict[str, tuple[int, ...]] | None = None) -> dict:
     """Run the bench with ``workers`` operating points at a time (threads; torch gets its share of the cores).
-    ``qualities``: each curve's settings (``taskcodec.bench.run.operating_points``; its defaults when None)."""
+    ``qualities``: the settings of the curves it names (``taskcodec.bench.run.operating_points``); every
+    other curve keeps its defaults."""
     import torch
 
     threads = torch.get_num_threads()

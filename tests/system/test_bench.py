@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from taskcodec.bench.metrics import bd_rate, bpp_at_share, ms_ssim, psnr
+from taskcodec.bench.report import point_key
 from tests.conftest import SHARED
 
 COCO = SHARED / "data" / "coco-val158"
@@ -106,7 +107,7 @@ def test_bench_runs_end_to_end_on_a_few_images(prefect_server, home, tmp_path, m
     n = len(draws[key]["bpp"])
     assert n == 400 and all(len(d["bpp"]) == n for d in draws.values())
     assert all(len(d["mAP"]) == n for k, d in draws.items() if not k.startswith("kodak|"))
-    point = next(p for p in res["points"] if "|".join(str(p[f]) for f in ("scenario", "codec", "mode", "setting")) == key)
+    point = next(p for p in res["points"] if point_key(p) == key)
     assert min(draws[key]["bpp"]) <= point["bpp"] <= max(draws[key]["bpp"])
     for b in res["bd_rates"]:  # an interval, where there is one, is ordered
         assert b["ci95"] is None or b["ci95"][0] <= b["ci95"][1]
