@@ -106,14 +106,21 @@ def info(
     files: list[Path] = typer.Argument(..., help=".tcb bitstreams."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
 ) -> None:
-    """Look inside .tcb files without the store: version, header and, per layer, kind, label and bytes."""
+    """Look inside .tcb files without the store: version, header and, per layer, kind, label and bytes.
+    Label names and the task come from the store when one exists and holds the file's policy."""
     from taskcodec.codec import bitstream
+    from taskcodec.stages import with_names
+    from taskcodec.store.db import store_exists
+
+    named = store_exists()
 
     def describe(f: Path) -> dict:
         if not f.is_file():
             raise TaskcodecError(f"{f}: not a file")
         data = f.read_bytes()
         bs = bitstream.unpack(data, f)
+        if named:
+            bs = with_names(bs)
         major, minor = bs.version
         h = bs.header
         payload = sum(len(p) for p in bs.payloads)
@@ -133,10 +140,14 @@ def info(
                              f"encoding {item['encoding_uid']}, policy #{item['policy_id']}, "
                              f"header {item['header_bytes']:,} bytes"
                              + (", signed (HMAC-SHA256)" if item["signed"] else "")))
-        t = Table("layer", "kind", "label", "quality", "bytes", "intact")
+        if item["task"]:
+            console.print(escape(f"  task: {item['task']!r}"))
+        qualities = any(e["quality"] is not None for e in item["layers"])  # v1 headers carry them, v2 the store
+        t = Table("layer", "kind", "label", *(["quality"] if qualities else []), "bytes", "intact")
         for e in item["layers"]:
             label = e["label"] or (f"#{e['label_index']} of the policy's labels" if e["label_index"] is not None else "")
-            t.add_row(str(e["index"]), e["kind"], escape(label), str(e["quality"] or ""),
+            t.add_row(str(e["index"]), e["kind"], escape(label),
+                      *([str(e["quality"]) if e["quality"] is not None else ""] if qualities else []),
                       f"{e['length']:,}", "yes" if e["intact"] else "[red]no[/]")
         console.print(t)
         for p in item["problems"]:

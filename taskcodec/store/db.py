@@ -95,6 +95,13 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
     return engine
 
 
+def store_exists(settings: Settings | None = None) -> bool:
+    """Whether there is a store to read: a SQLite file that exists, or any other database URL.
+    Readers that only look things up (``info``) ask first, so they never create a store."""
+    path = _sqlite_path((settings or get_settings()).db_url)
+    return path is None or path.is_file()
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
     s = settings or get_settings()
     return _engine_for(s.db_url, s.db_busy_timeout_s)

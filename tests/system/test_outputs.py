@@ -123,8 +123,19 @@ def test_a_damaged_stream_fails_unless_best_effort_and_no_layer_always_fails(tcb
     assert [l["intact"] for l in info["layers"]][:2] == [False, False] and info["problems"]
 
 
+def test_info_names_labels_from_the_store_that_wrote_the_stream(tcb):
+    body = json.loads(cli("info", tcb, "--json").stdout)[0]
+    objects = [l for l in body["layers"] if l["kind"] == "object"]
+    assert [l["label"] for l in objects] == ["person", "face"] and body["task"] == TASK
+    out = cli("info", tcb).output
+    assert "of the policy's labels" not in out and "person" in out and "quality" not in out  # v2: no qualities
+
+
 def test_info_reads_a_stream_without_the_store(tcb, tmp_path, monkeypatch):
-    monkeypatch.setenv("TASKCODEC_HOME", str(tmp_path / "elsewhere"))  # no store with this encoding
+    from taskcodec.settings import get_settings
+
+    monkeypatch.setenv("TASKCODEC_HOME", str(tmp_path / "elsewhere"))  # no store at all
+    get_settings.cache_clear()
     body = json.loads(cli("info", tcb.parent, "--json").stdout)  # a folder: its .tcb files
     assert len(body) == 1 and body[0]["version"] == "2.0" and body[0]["codec"] == "classical"
     layers = body[0]["layers"]
@@ -134,6 +145,7 @@ def test_info_reads_a_stream_without_the_store(tcb, tmp_path, monkeypatch):
     assert objects and all(l["label"] is None and l["label_index"] is not None for l in objects)  # names: the store
     out = cli("info", tcb).output
     assert "layer" in out and "of the policy's labels" in out
+    assert not (tmp_path / "elsewhere").exists()  # looking inside a file creates no store
 
 
 def test_version_and_markup_in_user_text(home, astronaut, tmp_path):
