@@ -52,6 +52,9 @@ with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq
     smallfirst within a tier, objects coded smallest box first (not policy rank, then score), so a small
                object inside a big one owns its pixels at its own finer scale
     cubic      the base (and every layer) enlarged bicubic, as codec version 2, not Lanczos-4 (version 3)
+    fbD        from quality 50 a full-resolution base D quality points under the requested quality (fb40:
+               quality 70 -> a full-size base at 30), the objects residuals over it as usual; fbDatT: from
+               quality T
     shrinkl    every raster shrunk with Pillow's antialiased Lanczos-3, not OpenCV's area filter (encoder only)
 """
 
@@ -205,6 +208,9 @@ def apply(variant: str) -> None:
             bq = min(100, bq + 10)
         if "fine70" in parts and q >= 70:
             f = 2
+        fb = next((p[2:].partition("at") for p in parts if p.startswith("fb") and p[2].isdigit()), None)
+        if fb is not None and q >= int(fb[2] or 50):
+            f, bq = 1, max(1, q - int(fb[0]))
         state["factor"] = f
         return f, bq
 
