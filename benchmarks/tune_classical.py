@@ -161,7 +161,7 @@ def grounded_items(items, spec: str, labels, policy) -> dict:
 
 
 ORIGINAL: dict = {}
-SHIPPED = "cov50+tgthalf+baseq0+fb55at70"  # the variant whose settings classical.py ships
+SHIPPED = "cov50+tgthalf+baseq0"  # the variant whose settings classical.py ships
 
 
 def apply(variant: str) -> None:

@@ -194,8 +194,7 @@ def explain(d: Decision) -> str:
         if d.bytes is None:
             return "background: a coarse base layer was planned but not written."
         quality = f", quality {d.quality}" if d.quality is not None else ""
-        scale = "full size" if n.get("scale") == 1 else f"1/{n.get('scale')} scale"
-        return (f"background sent as a coarse base layer at {scale}{quality}, "
+        return (f"background sent as a coarse base layer at 1/{n.get('scale')} scale{quality}, "
                 f"{d.bytes:,} bytes, so consumers keep the context around the objects.")
     if r == "full_image":
         return (f"whole-image mode (no task): the full image coded at quality {d.quality}, {d.bytes:,} bytes."

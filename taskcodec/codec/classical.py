@@ -2,8 +2,8 @@
 
 Layers, in the order they are written::
 
-    0  base     whole image at 1/f scale (f = 4; 2 when the object layers  -> upsampled: the prediction P
-                cover half the image; 1, 55 quality points under, from 70)
+    0  base     whole image at 1/f scale (f = 4; 2 at quality 85+ or when  -> upsampled: the prediction P
+                the object layers cover half the image)
     1  object   rect_1 = grid(box_1 + margin); owns rect_1               -> P + residual_1 where it owns
     2  object   rect_2 = grid(box_2 + margin); owns rect_2 minus rect_1  -> ...
     k  object   owns rect_k minus the union of rect_1..rect_{k-1}
@@ -68,7 +68,6 @@ def raster_format(fmt: str) -> str:
 
 # Tuned on training photos (benchmarks/tune_classical.py, docs/benchmarks.md "Tuning"), not on coco-val158:
 FINE_BASE_COVERAGE = 0.5  # objects covering at least this share of the image get a 1/2-scale base
-FULL_BASE = (70, 55)  # from this quality a full-size base, this many quality points under it
 OBJECT_TARGET = (32, 1.6)  # an object's crop longer than a + b * quality pixels is coded downscaled
 SHRINK = "area"  # the encoder's downscaling filter (raster.resize); decoders only enlarge
 
@@ -80,15 +79,12 @@ def enlarge_filter(version: str) -> str:
 
 
 def base_plan(quality: int, coverage: float = 0.0) -> tuple[int, int]:
-    """(downscale factor, quality) of the base layer for a requested quality: 1/4 scale (1/8 lost more of
-    the detector's context than it saved), 1/2 when the object layers' rectangles cover at least
-    ``FINE_BASE_COVERAGE`` of the image, at the requested quality (10 points under it cost more bytes for
-    the same mAP on the training photos); from ``FULL_BASE[0]`` a full-size base ``FULL_BASE[1]`` points
-    under it (quality 70: a full-size base at 15), so the objects the grounding missed are still there
-    for a detector at the rates where the stream's top was flat."""
-    if quality >= FULL_BASE[0]:
-        return 1, max(1, quality - FULL_BASE[1])
-    return (2 if coverage >= FINE_BASE_COVERAGE else 4), quality
+    """(downscale factor, quality) of the base layer for a requested quality: 1/4 scale below 85 (1/8 lost
+    more of the detector's context than it saved), 1/2 above, and 1/2 when the object layers' rectangles
+    cover at least ``FINE_BASE_COVERAGE`` of the image; at the requested quality (10 points under it
+    cost more bytes for the same mAP on the training photos)."""
+    fine = quality >= 85 or coverage >= FINE_BASE_COVERAGE
+    return (2 if fine else 4), quality
 
 
 def coverage(requests: list[ObjectRequest], width: int, height: int) -> float:

@@ -238,23 +238,6 @@ def test_the_base_is_finer_when_the_objects_cover_half_the_image(astronaut_pixel
         assert bs.header.layers[0].meta["scale"] == scale
 
 
-def test_from_quality_70_the_base_is_full_size_and_coarser_and_objects_still_refine_it(astronaut_pixels):
-    """High qualities: a full-size base 55 points under the objects (what the grounding missed stays visible)."""
-    assert classical.base_plan(69, 0.0) == (4, 69) and classical.base_plan(70, 1.0) == (1, 15)
-    assert classical.base_plan(100, 0.0) == (1, 45)
-    params = classical.ClassicalParams(quality=70)
-    bs = bsm.unpack(classical.encode(astronaut_pixels, [req(0, FACE)], params).data)
-    assert bs.header.layers[0].meta["scale"] == 1 and len(bs.header.layers) == 2
-    x0, y0, x1, y1 = (int(v) for v in FACE)
-
-    def face_error(max_objects):
-        px = classical.decode(bs, max_objects).pixels.astype(int)
-        assert px.shape == astronaut_pixels.shape
-        return np.abs(px[y0:y1, x0:x1] - astronaut_pixels.astype(int)[y0:y1, x0:x1]).mean()
-
-    assert face_error(None) < 0.7 * face_error(0)  # the object layer refines the coarse base
-
-
 def test_the_tuning_scripts_shipped_variant_is_what_the_codec_ships(monkeypatch):
     """benchmarks/tune_classical.py measures variants by patching the codec's knobs; its ``shipped``
     variant must be the codec as it ships, or the tuning table compares against something else."""
