@@ -208,7 +208,7 @@ def apply(variant: str) -> None:
             bq = min(100, bq + 10)
         if "fine70" in parts and q >= 70:
             f = 2
-        fb = next((p[2:].partition("at") for p in parts if p.startswith("fb") and p[2].isdigit()), None)
+        fb = next((p[2:].partition("at") for p in parts if p.startswith("fb") and p[2:3].isdigit()), None)
         if fb is not None and q >= int(fb[2] or 50):
             f, bq = 1, max(1, q - int(fb[0]))
         state["factor"] = f
