@@ -10,6 +10,9 @@ BD-rate's own interval would suggest, and a difference whose 95 % interval spans
 
 prints both curves' BD-rates (the point figure, the draws' median and 95 % interval, and with
 ``--target`` the share of draws at or under it) and the interval of the first minus the second.
+``--against OUT2`` reads the second curve from another run's folder: two runs of the same images
+draw the same resamples (``bootstrap.resample_weights`` is seeded), so a codec setting measured in
+one run can be compared with the same curve measured before the change, draw by draw.
 """
 
 from __future__ import annotations
@@ -31,19 +34,23 @@ def main() -> None:
     ap.add_argument("second", help="CODEC/MODE to compare with, e.g. taskcodec-classical/oracle")
     ap.add_argument("--anchor", default="avif", help="avif or jpeg (default avif)")
     ap.add_argument("--target", type=float, help="a BD-rate target in percent (lower is better)")
+    ap.add_argument("--against", type=Path, metavar="OUT2",
+                    help="read the second curve from this other bench output folder (a run on the same images)")
     args = ap.parse_args()
 
-    try:
-        draws = json.loads((args.out / "draws.json").read_text())["bd_rates"]
-        rows = json.loads((args.out / "results.json").read_text())["bd_rates"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise SystemExit(f"{args.out}: not a bench output folder with draws.json and results.json ({exc})")
+    def load(out: Path) -> tuple[dict, list]:
+        try:
+            return (json.loads((out / "draws.json").read_text())["bd_rates"],
+                    json.loads((out / "results.json").read_text())["bd_rates"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise SystemExit(f"{out}: not a bench output folder with draws.json and results.json ({exc})")
 
-    def curve(spec: str) -> tuple[float | None, list]:
+    def curve(spec: str, out: Path) -> tuple[float | None, list]:
+        draws, rows = load(out)
         codec, _, mode = spec.partition("/")
         key = f"{args.scenario}|{codec}|{mode or 'whole'}|{args.anchor}"
         if key not in draws:
-            raise SystemExit(f"{args.out / 'draws.json'}: no BD-rate draws for {key!r}")
+            raise SystemExit(f"{out / 'draws.json'}: no BD-rate draws for {key!r}")
         point = next((r["bd_rate_percent"] for r in rows if "|".join(
             r[k] for k in ("scenario", "codec", "mode", "anchor")) == key), None)
         return point, draws[key]
@@ -58,7 +65,12 @@ def main() -> None:
             text += f", at or under {args.target:+g} % in {np.mean(got <= args.target):.0%} of {len(got)} draws"
         return text
 
-    (p1, d1), (p2, d2) = curve(args.first), curve(args.second)
+    (p1, d1), (p2, d2) = curve(args.first, args.out), curve(args.second, args.against or args.out)
+    if len(d1) != len(d2):
+        raise SystemExit(f"{args.against}: {len(d2)} bootstrap draws against {len(d1)} in {args.out}: "
+                         "not the same images, so the draws do not pair")
+    if args.against:
+        args.second = f"{args.second} ({args.against})"
     print(f"{args.scenario}, BD-rate vs {args.anchor}, {len(d1)} draws")
     print(line(args.first, p1, d1))
     print(line(args.second, p2, d2))

@@ -33,6 +33,8 @@ with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq
     hiq2       the same, 2 times as fast
     fine70     a 1/2-scale base from quality 70 (not 85)
     capbase    an object is never coded at a coarser scale than the base's
+    cap2       an object is never coded at a coarser scale than 1/2 (capN: 1/N; shipped: 1/4), so a big
+               object's layer adds detail the 1/4-scale base lacks
     fineq      a 1/2-scale base at the objects' quality, not 10 points under
     baseq0     every base at the objects' quality
     smallq     objects whose box's long side is under 64 pixels get 10 quality points more
@@ -78,9 +80,9 @@ from taskcodec.bench.report import write_section  # noqa: E402
 TRAFFIC = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 
-def pseudo_ground_truth(paths, judge, teacher=None):
-    """Items whose boxes are the judge's confident detections on the originals (with ``teacher``, a
-    grounding backend, its detections instead, merged by ``ground``'s NMS)."""
+def pseudo_ground_truth(paths, judge, teacher=None, min_score=0.5):
+    """Items whose boxes are the judge's detections of at least ``min_score`` on the originals (with
+    ``teacher``, a grounding backend, its detections instead, merged by ``ground``'s NMS)."""
     from taskcodec.bench import run as B
     from taskcodec.domain.policy import policy_from_labels
     from taskcodec.grounding import ground
@@ -88,13 +90,13 @@ def pseudo_ground_truth(paths, judge, teacher=None):
     from taskcodec.grounding.onnx import COCO80
 
     items = []
-    every = policy_from_labels(list(COCO80), min_score=0.5)
+    every = policy_from_labels(list(COCO80), min_score=min_score)
     for i, p in enumerate(paths):
         px = load_image(p).pixels
         if teacher is None:
-            dets = [d for d in judge.detect(px) if d.score >= 0.5]
+            dets = [d for d in judge.detect(px) if d.score >= min_score]
         else:
-            dets = [d for d in ground(px, every, teacher).detections if d.score >= 0.5]
+            dets = [d for d in ground(px, every, teacher).detections if d.score >= min_score]
         items.append(B.Item(i + 1, p.name, px, [(d.class_name, d.box) for d in dets]))
     return items
 
@@ -214,8 +216,11 @@ def apply(variant: str) -> None:
         state["factor"] = f
         return f, bq
 
+    cap = next((int(p[3:]) for p in parts if p.startswith("cap") and p[3:].isdigit()), None)
+
     def object_scale16(rect, quality):
-        return min(scale16(rect, quality), 16 * state["factor"]) if "capbase" in parts else scale16(rect, quality)
+        s16 = min(scale16(rect, quality), 16 * state["factor"]) if "capbase" in parts else scale16(rect, quality)
+        return s16 if cap is None else min(s16, 16 * cap)
 
     classical.base_plan, classical.object_scale16 = base_plan, object_scale16
     encode = ORIGINAL.setdefault("encode", classical.encode)
@@ -252,6 +257,52 @@ def apply(variant: str) -> None:
     classical.enlarge_filter = (lambda version: "cubic") if "cubic" in parts else enlarge
     decisions.RECALL_FLOOR_RATIO = (1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts
                                    else 1 / 4 if "floor4" in parts else 0.5)
+
+
+class Cache:
+    """The ground truth's boxes and the AVIF curve of one run's photos and settings, as JSON in a folder
+    (``--cache``), so that runs comparing variants on the same photos do not recompute them. The key is
+    every input they depend on, Pillow's version (the AVIF encoder) included; nothing is reused otherwise."""
+
+    def __init__(self, folder, names, teacher, gt_score, mosaic, avif_q):
+        import hashlib
+        import json
+
+        import PIL
+
+        self.path = None
+        if folder is not None:
+            key = json.dumps([names, teacher, gt_score, mosaic, list(avif_q), PIL.__version__])
+            self.path = Path(folder) / f"tune-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+        self.data = json.loads(self.path.read_text()) if self.path is not None and self.path.exists() else {}
+
+    def _save(self) -> None:
+        import json
+
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data))
+            tmp.replace(self.path)
+
+    def items(self, compute, paths):
+        """The ground-truth items (with ``--mosaic`` the mosaics are made from them by the caller)."""
+        from taskcodec.bench import run as B
+        from taskcodec.imageio import load_image
+
+        if "boxes" in self.data:
+            return [B.Item(i + 1, p.name, load_image(p).pixels, [(c, tuple(b)) for c, b in boxes])
+                    for i, (p, boxes) in enumerate(zip(paths, self.data["boxes"]))]
+        items = compute()
+        self.data["boxes"] = [[[c, list(map(float, b))] for c, b in it.boxes] for it in items]
+        self._save()
+        return items
+
+    def avif(self, compute):
+        if "avif" not in self.data:
+            self.data["avif"] = compute()
+            self._save()
+        return self.data["avif"]
 
 
 def points_text(rows) -> str:
@@ -292,9 +343,15 @@ def main() -> None:
     ap.add_argument("--teacher", default=None,
                     help="a grounding spec whose detections (score >= 0.5) on the originals are the ground truth "
                          "instead of the judge's, e.g. 'tiled:tflite:yolov8n_int8.tflite' (more small objects)")
+    ap.add_argument("--gt-score", type=float, default=0.5,
+                    help="the ground truth's score floor (default 0.5): lower keeps more of the small objects "
+                         "COCO's annotators box, and more of the detector's mistakes")
     ap.add_argument("--qualities", action="append", default=[], metavar="NAME=Q,Q,...",
                     help="the settings of the AVIF curve (avif=...) or the variants' (classical=...), as "
                          "`taskcodec bench --qualities`; default 15, 30, 50, 70 and 20, 35, 50, 70")
+    ap.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                    help="keep the ground truth and the AVIF curve in DIR (JSON) and reuse them when a later run "
+                         "names the same photos, teacher, score floor, mosaics and AVIF grid (saves most of a run)")
     ap.add_argument("--mosaic", action="store_true",
                     help="code 640x480 mosaics of 4 photos at half size, the ground truth found at full size "
                          "(small objects the ground truth still holds)")
@@ -317,7 +374,9 @@ def main() -> None:
 
     paths = sorted((get_settings().shared_dir / "data" / "train" / "coco").glob("*.jpg"))[-args.limit:]
     judge = get_backend("tflite:yolov8n_int8.tflite")
-    items = pseudo_ground_truth(paths, judge, get_backend(args.teacher) if args.teacher else None)
+    cache = Cache(args.cache, [p.name for p in paths], args.teacher, args.gt_score, args.mosaic, avif_q)
+    items = cache.items(lambda: pseudo_ground_truth(paths, judge, get_backend(args.teacher) if args.teacher else None,
+                                                    args.gt_score), paths)
     if args.mosaic:
         items = mosaics(items)
     gt, cat_ids = coco_of(items)
@@ -335,7 +394,7 @@ def main() -> None:
                 out[s].append(rows[s])
         return out
 
-    avif = curve(lambda it, q: B.whole_image(it.pixels, "AVIF", q), avif_q, list(scenarios))
+    avif = cache.avif(lambda: curve(lambda it, q: B.whole_image(it.pixels, "AVIF", q), avif_q, list(scenarios)))
     lines, first = [], {}
     for variant in args.variants.split(","):
         apply(variant)
@@ -353,7 +412,8 @@ def main() -> None:
         f"{platform.machine()} with {os.cpu_count()} CPU cores: the last {len(paths)} photos of "
         "../shared/data/train/coco (the codec training set, not coco-val158)"
         + (f", as {len(items)} mosaics of 4 at half size" if args.mosaic else "")
-        + ", ground truth = the judge's detections (score >= 0.5) on the originals, "
+        + ", ground truth = "
+        + (f"`{args.teacher}`'s" if args.teacher else "the judge's") + f" detections (score >= {args.gt_score}) on the originals, "
         f"grounding `{args.grounding}` at 0.3. Points are bpp/mAP at qualities {', '.join(map(str, tc_q))}.", "",
         f"AVIF (quality {', '.join(map(str, avif_q))}): all {avif_pts['all']}; traffic {avif_pts['traffic']}.", "",
         "| variant | BD-rate vs AVIF, all | points, all | BD-rate vs AVIF, traffic | points, traffic |",

@@ -136,3 +136,33 @@ def test_bd_pairs_reads_a_bench_folder_and_pairs_the_draws(tmp_path, monkeypatch
     monkeypatch.setattr("sys.argv", ["bd_pairs", str(tmp_path), "all", "taskcodec-classical/task", "avif"])
     with pytest.raises(SystemExit, match=re.escape("no BD-rate draws for 'all|taskcodec-classical|task|avif'")):
         bd_pairs.main()
+
+
+def test_bd_pairs_against_pairs_a_curve_with_the_same_curve_of_another_run(tmp_path, monkeypatch, capsys):
+    import json
+
+    from benchmarks import bd_pairs
+
+    def run(folder, draws):
+        folder.mkdir()
+        (folder / "draws.json").write_text(json.dumps({"points": {}, "bd_rates": {
+            "traffic|taskcodec-classical|task|avif": draws}}))
+        (folder / "results.json").write_text(json.dumps({"bd_rates": [
+            {"scenario": "traffic", "codec": "taskcodec-classical", "mode": "task", "anchor": "avif",
+             "bd_rate_percent": draws[0]}]}))
+
+    run(tmp_path / "after", [-30.0, -20.0, -10.0, -25.0])
+    run(tmp_path / "before", [-40.0, -22.0, -30.0, -26.0])  # after minus before: +10, +2, +20, +1
+    run(tmp_path / "other", [-40.0, -22.0])  # other images: other draws
+    spec = "taskcodec-classical/task"
+    monkeypatch.setattr("sys.argv", ["bd_pairs", str(tmp_path / "after"), "traffic", spec, spec,
+                                     "--against", str(tmp_path / "before")])
+    bd_pairs.main()
+    out = capsys.readouterr().out
+    assert f"{spec} ({tmp_path / 'before'}): -40.0 %" in out
+    diff = out.splitlines()[-1]
+    assert "median +6.0 points" in diff and "spans 0" not in diff
+    monkeypatch.setattr("sys.argv", ["bd_pairs", str(tmp_path / "after"), "traffic", spec, spec,
+                                     "--against", str(tmp_path / "other")])
+    with pytest.raises(SystemExit, match="2 bootstrap draws against 4"):
+        bd_pairs.main()
