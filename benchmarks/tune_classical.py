@@ -1,7 +1,8 @@
 """Tune the classical task stream on the training photos, not on the set `taskcodec bench` reports (issue 16).
 
     .venv/bin/python benchmarks/tune_classical.py [--limit 40] [--variants base8,base4,...] [--no-docs]
-        [--scenarios all,traffic] [--grounding SPEC] [--teacher SPEC] [--mosaic] [--qualities avif=Q,Q,...]
+        [--scenarios all,traffic] [--grounding SPEC] [--teacher SPEC] [--gt-score 0.5] [--mosaic]
+        [--qualities avif=Q,Q,...] [--cache DIR]
 
 The photos are the last N of ../shared/data/train/coco (the codec training set; no annotations), so
 the ground truth is the judge's own detections on the originals (YOLOv8n, score >= 0.5): mAP then
