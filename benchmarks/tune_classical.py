@@ -25,7 +25,7 @@ with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq
     cov30      the same from 30 % coverage
     nofloor    no recall floor (only objects at or over the threshold are sent)
     lowfloor   the recall floor at a third of the threshold instead of half
-    floor4     the recall floor at a quarter of the threshold
+    floor4     the recall floor at a quarter of the threshold (floorN: at 1/N of it)
     p4         SVT-AV1 preset 4 instead of 6 (slower, smaller)
     tgt2       objects' target long side 64 + 6.4 q instead of 64 + 3.2 q (big objects less downscaled)
     tgthalf    the target 32 + 1.6 q (big objects more downscaled)
@@ -48,6 +48,7 @@ with ``+``; ``shipped`` names the settings classical.py ships, and ``shipped+hiq
     tier15     tier offsets high 0, medium -15, low -30
     svtiq      SVT-AV1 ``tune=3`` (its still-image tuning) for every raster
     svtvb      SVT-AV1 ``enable-variance-boost=1`` for every raster
+    sharpN     SVT-AV1 ``sharpness=N`` for every raster (sharpmN: -N), its deblocking and RD sharpness
     ctx10      every object's box grown by 10 % of its long side on each side before coding (more context)
     aom        every raster coded by libaom (Pillow's AVIF encoder, speed 6, container stripped) not SVT-AV1
     aombase    the base by libaom, object layers by SVT-AV1
@@ -193,7 +194,9 @@ def apply(variant: str) -> None:
             av1.ENCODER = "svt"
 
     classical._base_layer = aom_base if "aombase" in parts else base_layer
-    av1.SVT_PARAMS = "tune=3" if "svtiq" in parts else "enable-variance-boost=1" if "svtvb" in parts else ""
+    sharp = next((p[5:] for p in parts if p.startswith("sharp") and p[5:].lstrip("m").isdigit()), None)
+    av1.SVT_PARAMS = ("tune=3" if "svtiq" in parts else "enable-variance-boost=1" if "svtvb" in parts
+                      else f"sharpness={sharp.replace('m', '-')}" if sharp else "")
     classical.OBJECT_TARGET = ((64, 6.4) if "tgt2" in parts else (32, 1.6) if "tgthalf" in parts
                                else (16, 0.8) if "tgtq" in parts else (64, 3.2))
     target = ORIGINAL.setdefault("object_target", classical.object_target)
@@ -256,8 +259,9 @@ def apply(variant: str) -> None:
     classical.encode = patched
     enlarge = ORIGINAL.setdefault("enlarge_filter", classical.enlarge_filter)
     classical.enlarge_filter = (lambda version: "cubic") if "cubic" in parts else enlarge
+    floor_n = [int(p[5:]) for p in parts if p.startswith("floor") and p[5:].isdigit()]
     decisions.RECALL_FLOOR_RATIO = (1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts
-                                   else 1 / 4 if "floor4" in parts else 0.5)
+                                   else 1 / floor_n[0] if floor_n else 0.5)
 
 
 class Cache:
