@@ -259,9 +259,9 @@ def apply(variant: str) -> None:
     classical.encode = patched
     enlarge = ORIGINAL.setdefault("enlarge_filter", classical.enlarge_filter)
     classical.enlarge_filter = (lambda version: "cubic") if "cubic" in parts else enlarge
-    floor_n = [int(p[5:]) for p in parts if p.startswith("floor") and p[5:].isdigit()]
+    floor_n = next((int(p[5:]) for p in parts if p.startswith("floor") and p[5:].isdigit() and int(p[5:]) > 0), None)
     decisions.RECALL_FLOOR_RATIO = (1.0 if "nofloor" in parts else 1 / 3 if "lowfloor" in parts
-                                   else 1 / floor_n[0] if floor_n else 0.5)
+                                   else 1 / floor_n if floor_n else 0.5)
 
 
 class Cache:
